@@ -1,0 +1,207 @@
+// Package fulfillment is the domain of fulfillmentd: orders made from Stripe
+// Checkout Sessions, their line items (cross-sells included), their statuses,
+// and the use case that turns one Stripe event into the order's next state.
+//
+// It knows nothing of HTTP, NATS or SQL: adapters in other packages implement
+// the small interfaces declared here.
+package fulfillment
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"strings"
+	"time"
+)
+
+// Status is where an order stands in fulfilment.
+type Status string
+
+// Order statuses. An order only ever moves forward: awaiting_payment may become
+// ready_to_ship or canceled; those two are final as far as payment goes.
+const (
+	StatusAwaitingPayment Status = "awaiting_payment"
+	StatusReadyToShip     Status = "ready_to_ship"
+	StatusCanceled        Status = "canceled"
+)
+
+// Valid reports whether s is a status this version knows.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusAwaitingPayment, StatusReadyToShip, StatusCanceled:
+		return true
+	}
+	return false
+}
+
+// rank orders statuses along the payment lifecycle; a higher rank never moves back.
+func (s Status) rank() int {
+	switch s {
+	case StatusAwaitingPayment:
+		return 1
+	case StatusReadyToShip, StatusCanceled:
+		return 2
+	}
+	return 0
+}
+
+// PaymentStatus mirrors a Checkout Session's payment_status.
+type PaymentStatus string
+
+// Checkout Session payment statuses.
+const (
+	PaymentPaid              PaymentStatus = "paid"
+	PaymentUnpaid            PaymentStatus = "unpaid"
+	PaymentNoPaymentRequired PaymentStatus = "no_payment_required"
+)
+
+// Settled reports whether the buyer owes nothing more: the order can ship.
+func (p PaymentStatus) Settled() bool {
+	return p == PaymentPaid || p == PaymentNoPaymentRequired
+}
+
+// Customer is who bought, as Checkout collected it.
+type Customer struct {
+	Email string `json:"email"`
+	Name  string `json:"name"`
+	Phone string `json:"phone"`
+}
+
+// Address is a postal address.
+type Address struct {
+	Line1      string `json:"line1"`
+	Line2      string `json:"line2"`
+	City       string `json:"city"`
+	State      string `json:"state"`
+	PostalCode string `json:"postal_code"`
+	Country    string `json:"country"`
+}
+
+// Shipping is where the order goes. Nil for orders without a shipping address
+// (digital goods).
+type Shipping struct {
+	Name    string  `json:"name"`
+	Address Address `json:"address"`
+}
+
+// LineItem is one line of a Checkout Session. Amounts are in the currency's
+// smallest unit.
+type LineItem struct {
+	ID             string `json:"id"`
+	ProductID      string `json:"product_id"`
+	PriceID        string `json:"price_id"`
+	Description    string `json:"description"`
+	Quantity       int64  `json:"quantity"`
+	Currency       string `json:"currency"`
+	AmountSubtotal int64  `json:"amount_subtotal"`
+	AmountDiscount int64  `json:"amount_discount"`
+	AmountTax      int64  `json:"amount_tax"`
+	AmountTotal    int64  `json:"amount_total"`
+	// CrossSell is true when the merchant's cross-sell settings name this
+	// line's product as the cross-sell of another product in the same order.
+	CrossSell bool `json:"cross_sell"`
+	// CrossSellOf is the base product the cross-sell was offered with.
+	CrossSellOf string `json:"cross_sell_of,omitempty"`
+}
+
+// Session is the part of a Stripe Checkout Session that an order needs.
+type Session struct {
+	ID                string
+	Status            string // open, complete, expired
+	PaymentStatus     PaymentStatus
+	Mode              string // payment, subscription, setup
+	Currency          string
+	AmountSubtotal    int64
+	AmountTotal       int64
+	Customer          Customer
+	Shipping          *Shipping
+	ClientReferenceID string
+	Metadata          map[string]string
+	Created           time.Time
+}
+
+// Order is one Checkout Session made ready for a warehouse. There is exactly
+// one order per Checkout Session.
+type Order struct {
+	ID                string        `json:"id"`
+	CheckoutSessionID string        `json:"checkout_session_id"`
+	Status            Status        `json:"status"`
+	PaymentStatus     PaymentStatus `json:"payment_status"`
+	Mode              string        `json:"mode"`
+	Currency          string        `json:"currency"`
+	AmountSubtotal    int64         `json:"amount_subtotal"`
+	AmountTotal       int64         `json:"amount_total"`
+	Customer          Customer      `json:"customer"`
+	Shipping          *Shipping     `json:"shipping"`
+	// ClientReferenceID and Metadata are the merchant's own links to the
+	// session, carried as Checkout recorded them.
+	ClientReferenceID string            `json:"client_reference_id,omitempty"`
+	Metadata          map[string]string `json:"metadata,omitempty"`
+	LineItems         []LineItem        `json:"line_items"`
+	CreatedAt         time.Time     `json:"created_at"`
+	UpdatedAt         time.Time     `json:"updated_at"`
+}
+
+// OrderID is the stable order id of a Checkout Session: the same session
+// always yields the same id, so rebuilding the database from Stripe gives
+// warehouses the same keys.
+func OrderID(sessionID string) string {
+	sum := sha256.Sum256([]byte(sessionID))
+	return "ord_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:15]))
+}
+
+// Merge returns the order that results from applying next (built from a newer
+// or older event for the same session) to o, and whether anything changed.
+// It only ever moves forward: statuses and payment statuses never go back,
+// and line items, once known, are kept (Checkout fixes them at completion).
+// Merge is commutative in outcome for the events of one session, which is
+// what makes processing order irrelevant.
+func (o Order) Merge(next Order) (Order, bool) {
+	merged := o
+	if next.Status.rank() > o.Status.rank() {
+		merged.Status = next.Status
+	}
+	if payRank(next.PaymentStatus) > payRank(o.PaymentStatus) {
+		merged.PaymentStatus = next.PaymentStatus
+	}
+	if len(o.LineItems) == 0 && len(next.LineItems) > 0 {
+		merged.LineItems = next.LineItems
+	}
+	if merged.Mode == "" {
+		merged.Mode = next.Mode
+	}
+	if merged.Currency == "" {
+		merged.Currency = next.Currency
+	}
+	if merged.AmountSubtotal == 0 && merged.AmountTotal == 0 {
+		merged.AmountSubtotal, merged.AmountTotal = next.AmountSubtotal, next.AmountTotal
+	}
+	if merged.Customer == (Customer{}) {
+		merged.Customer = next.Customer
+	}
+	if merged.Shipping == nil && next.Shipping != nil {
+		merged.Shipping = next.Shipping
+	}
+	if merged.ClientReferenceID == "" {
+		merged.ClientReferenceID = next.ClientReferenceID
+	}
+	if len(merged.Metadata) == 0 && len(next.Metadata) > 0 {
+		merged.Metadata = next.Metadata
+	}
+	changed := merged.Status != o.Status || merged.PaymentStatus != o.PaymentStatus ||
+		len(merged.LineItems) != len(o.LineItems) || merged.Mode != o.Mode ||
+		merged.Currency != o.Currency || merged.AmountSubtotal != o.AmountSubtotal ||
+		merged.AmountTotal != o.AmountTotal || merged.Customer != o.Customer ||
+		(merged.Shipping == nil) != (o.Shipping == nil) ||
+		merged.ClientReferenceID != o.ClientReferenceID || len(merged.Metadata) != len(o.Metadata)
+	return merged, changed
+}
+
+func payRank(p PaymentStatus) int {
+	switch p {
+	case PaymentUnpaid:
+		return 1
+	case PaymentPaid, PaymentNoPaymentRequired:
+		return 2
+	}
+	return 0
+}
