@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/store"
+	"github.com/fulfillmentd/fulfillmentd/worker"
+)
+
+// maxDeliver bounds attempts per event before it becomes a dead letter.
+const maxDeliver = 30
+
+// app is one fulfillmentd process: receiver, workers, broker connection (and
+// the embedded broker), database.
+type app struct {
+	log     *slog.Logger
+	ns      *server.Server // nil with an external NATS
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	db      *store.DB
+	stripe  *stripeapi.Client
+	pool    *worker.Pool
+	ln      net.Listener
+	handler http.Handler
+}
+
+// start opens every part in dependency order; on error it closes what it opened.
+func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error) {
+	a = &app{log: log}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if a.db, err = store.Open(ctx, cfg.dbPath()); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if cfg.NATSURL == "" {
+		a.ns, err = worker.StartEmbedded(worker.EmbeddedOptions{StoreDir: cfg.natsDir(), SyncInterval: cfg.NATSSyncInterval, Log: log})
+		if err != nil {
+			return nil, fmt.Errorf("start embedded NATS: %w", err)
+		}
+		a.nc, err = worker.ConnectEmbedded(a.ns, "fulfillmentd")
+	} else {
+		a.nc, err = worker.Connect(cfg.NATSURL, "fulfillmentd", log)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS: %w", err)
+	}
+	if a.js, err = jetstream.New(a.nc); err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	consumer, err := worker.Setup(ctx, a.js, worker.StreamConfig{Workers: cfg.Workers, MaxDeliver: maxDeliver})
+	if err != nil {
+		return nil, fmt.Errorf("set up stream: %w", err)
+	}
+	verifier, err := webhook.NewVerifier(cfg.WebhookSecrets, cfg.Tolerance, nil)
+	if err != nil {
+		return nil, fmt.Errorf("webhook secrets: %w", err)
+	}
+	a.stripe = stripeapi.New(stripeapi.Config{
+		SecretKey: cfg.StripeSecretKey,
+		BaseURL:   cfg.StripeAPIBase,
+		MaxRPS:    cfg.StripeMaxRPS,
+		Log:       log,
+	})
+	proc := &fulfillment.Processor{Stripe: a.stripe, Orders: a.db, CrossSells: cfg.CrossSells, Log: log}
+	a.pool = &worker.Pool{
+		Consumer:    consumer,
+		Handler:     processEvents(proc, log),
+		Workers:     cfg.Workers,
+		MaxDeliver:  maxDeliver,
+		DeadLetters: a.db,
+		Log:         log,
+	}
+	if a.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	a.handler = routes(log, verifier, worker.NewPublisher(a.js), a.db, cfg.APITokens, a.ready)
+	return a, nil
+}
+
+// processEvents is the worker's handler: decode the stored Stripe event and
+// run the use case. The pool decides retry, termination and dead letters.
+func processEvents(proc *fulfillment.Processor, log *slog.Logger) worker.Handler {
+	return worker.HandlerFunc(func(ctx context.Context, m worker.Message) error {
+		start := time.Now()
+		ev, err := stripeapi.DecodeEvent(m.Data)
+		if err != nil {
+			return fulfillment.Permanent(fmt.Errorf("decode event: %w", err))
+		}
+		res, err := proc.Process(ctx, ev)
+		if err != nil {
+			return err
+		}
+		log.Info("event processed", "event_id", ev.ID, "type", ev.Type, "session_id", ev.Session.ID,
+			"order_id", res.Order.ID, "status", res.Order.Status, "outcome", res.Outcome,
+			"stripe_calls", res.Calls, "attempt", m.Attempt, "duration_ms", time.Since(start).Milliseconds())
+		return nil
+	})
+}
+
+// ready reports whether the broker and the database are usable.
+func (a *app) ready(ctx context.Context) error {
+	if a.nc.Status() != nats.CONNECTED {
+		return fmt.Errorf("broker: %s", a.nc.Status())
+	}
+	if _, err := a.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	if err := a.db.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	return nil
+}
+
+// run serves HTTP and runs the workers until ctx is done, then shuts down in
+// order: stop taking webhooks and finish in-flight requests, let in-flight
+// events finish, then close the broker and the database.
+func (a *app) run(ctx context.Context, listening func(url string)) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	poolCtx, stopPool := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPool()
+	poolDone := make(chan error, 1)
+	go func() { poolDone <- a.pool.Run(poolCtx) }()
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Serve(a.ln) }()
+
+	url := "http://" + a.ln.Addr().String()
+	a.log.Info("fulfillmentd ready", "addr", a.ln.Addr().String(), "embedded_nats", a.ns != nil)
+	if listening != nil {
+		listening(url)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info("shutting down")
+	case err := <-httpDone:
+		runErr = fmt.Errorf("http server: %w", err)
+	case err := <-poolDone:
+		runErr = fmt.Errorf("workers stopped: %w", err)
+		poolDone <- nil
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
+	}
+	stopPool()
+	if err := <-poolDone; err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("workers: %w", err))
+	}
+	a.close()
+	a.log.Info("stopped")
+	return runErr
+}
+
+// close releases whatever start opened, in reverse order.
+func (a *app) close() {
+	if a.ln != nil {
+		_ = a.ln.Close() // already closed by Shutdown on the normal path
+	}
+	if a.nc != nil {
+		a.nc.Close()
+	}
+	if a.ns != nil {
+		a.ns.Shutdown()
+		a.ns.WaitForShutdown()
+	}
+	if a.db != nil {
+		if err := a.db.Close(); err != nil {
+			a.log.Error("close database", "err", err.Error())
+		}
+	}
+}

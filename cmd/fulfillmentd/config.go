@@ -1,0 +1,257 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+)
+
+// config is everything serve needs, read from the environment and overridden
+// by flags of the same meaning.
+type config struct {
+	StripeSecretKey  string
+	WebhookSecrets   []string
+	StripeAPIBase    string
+	NATSURL          string
+	DataDir          string
+	Addr             string
+	APITokens        []apiToken
+	Workers          int
+	StripeMaxRPS     float64
+	CrossSellsFile   string
+	CrossSells       fulfillment.CrossSells
+	Tolerance        time.Duration
+	NATSSyncInterval time.Duration // 0: fsync every write
+	LogFormat        string
+	LogLevel         string
+}
+
+// apiToken is one bearer token for /v1, named after the warehouse using it.
+type apiToken struct {
+	Name  string
+	Token string
+}
+
+// setting is one configuration entry: its environment variable, its flag, and
+// how its text becomes a value.
+type setting struct {
+	env, flag, def, usage string
+	required              bool
+	parse                 func(cfg *config, v string) error
+}
+
+func settings() []setting {
+	return []setting{
+		{env: "STRIPE_SECRET_KEY", flag: "stripe-secret-key", required: true, usage: "Stripe API key (sk_... or rk_...)",
+			parse: func(c *config, v string) error {
+				if !strings.HasPrefix(v, "sk_") && !strings.HasPrefix(v, "rk_") {
+					return errors.New("want a Stripe secret or restricted key (sk_... or rk_...)")
+				}
+				c.StripeSecretKey = v
+				return nil
+			}},
+		{env: "STRIPE_WEBHOOK_SECRET", flag: "stripe-webhook-secret", required: true, usage: "webhook signing secret(s) whsec_..., comma-separated during rotation",
+			parse: func(c *config, v string) error {
+				s, err := webhook.ParseSecrets(v)
+				if err != nil {
+					return err
+				}
+				for _, sec := range s {
+					if !strings.HasPrefix(sec, "whsec_") {
+						return errors.New("each secret must start with whsec_")
+					}
+				}
+				c.WebhookSecrets = s
+				return nil
+			}},
+		{env: "STRIPE_API_BASE", flag: "stripe-api-base", def: "https://api.stripe.com", usage: "Stripe API base URL (stripe-mock, emulators)",
+			parse: func(c *config, v string) error {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return errors.New("want an http(s) URL such as https://api.stripe.com")
+				}
+				c.StripeAPIBase = strings.TrimRight(v, "/")
+				return nil
+			}},
+		{env: "NATS_URL", flag: "nats-url", usage: "external NATS server or cluster; unset: embedded JetStream under the data dir",
+			parse: func(c *config, v string) error { c.NATSURL = v; return nil }},
+		{env: "FULFILLMENT_DATA_DIR", flag: "data-dir", def: "./data", usage: "data directory (SQLite database, embedded NATS store)",
+			parse: func(c *config, v string) error { c.DataDir = v; return nil }},
+		{env: "FULFILLMENT_ADDR", flag: "addr", def: ":8080", usage: "HTTP listen address",
+			parse: func(c *config, v string) error {
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return errors.New("want host:port or :port")
+				}
+				c.Addr = v
+				return nil
+			}},
+		{env: "FULFILLMENT_API_TOKEN", flag: "api-token", usage: "bearer token(s) for /v1, comma-separated, each token or name:token; unset: /v1 refuses every request",
+			parse: func(c *config, v string) (err error) { c.APITokens, err = parseTokens(v); return err }},
+		{env: "FULFILLMENT_WORKERS", flag: "workers", def: "8", usage: "worker concurrency",
+			parse: func(c *config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 1024 {
+					return errors.New("want a whole number from 1 to 1024")
+				}
+				c.Workers = n
+				return nil
+			}},
+		{env: "STRIPE_MAX_RPS", flag: "stripe-max-rps", def: "20", usage: "ceiling on Stripe API requests per second, across all workers",
+			parse: func(c *config, v string) error {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil || f <= 0 || f > 10000 {
+					return errors.New("want a number of requests per second above 0")
+				}
+				c.StripeMaxRPS = f
+				return nil
+			}},
+		{env: "FULFILLMENT_CROSS_SELLS", flag: "cross-sells", usage: `JSON file {"prod_base": "prod_cross_sell", ...} mirroring the Dashboard's cross-sells`,
+			parse: func(c *config, v string) error {
+				data, err := os.ReadFile(v)
+				if err != nil {
+					return err
+				}
+				cs, err := fulfillment.ParseCrossSells(data)
+				if err != nil {
+					return err
+				}
+				c.CrossSellsFile, c.CrossSells = v, cs
+				return nil
+			}},
+		{env: "FULFILLMENT_WEBHOOK_TOLERANCE", flag: "webhook-tolerance", def: "300s", usage: "accepted age (and clock skew) of a webhook signature timestamp",
+			parse: func(c *config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < time.Second {
+					return errors.New("want a duration of at least 1s, such as 300s")
+				}
+				c.Tolerance = d
+				return nil
+			}},
+		{env: "FULFILLMENT_NATS_SYNC", flag: "nats-sync", def: "always", usage: "embedded broker fsync: always (safe against power loss) or an interval such as 2m",
+			parse: func(c *config, v string) error {
+				if v == "always" {
+					c.NATSSyncInterval = 0
+					return nil
+				}
+				d, err := time.ParseDuration(v)
+				if err != nil || d <= 0 {
+					return errors.New("want always or a duration such as 2m")
+				}
+				c.NATSSyncInterval = d
+				return nil
+			}},
+		{env: "FULFILLMENT_LOG_FORMAT", flag: "log-format", def: "json", usage: "log format: json or text",
+			parse: func(c *config, v string) error {
+				if v != "json" && v != "text" {
+					return errors.New("want json or text")
+				}
+				c.LogFormat = v
+				return nil
+			}},
+		{env: "FULFILLMENT_LOG_LEVEL", flag: "log-level", def: "info", usage: "log level: debug, info, warn, error",
+			parse: func(c *config, v string) error {
+				switch v {
+				case "debug", "info", "warn", "error":
+					c.LogLevel = v
+					return nil
+				}
+				return errors.New("want debug, info, warn or error")
+			}},
+	}
+}
+
+// loadConfig reads every setting from flags (first) or the environment, and
+// reports every missing or invalid one in a single error.
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	all := settings()
+	flags := make(map[string]*string, len(all))
+	for _, s := range all {
+		usage := s.usage + " (env " + s.env + ")"
+		flags[s.flag] = fs.String(s.flag, "", usage)
+	}
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	set := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var cfg config
+	var problems []error
+	for _, s := range all {
+		v, from := getenv(s.env), s.env
+		if set[s.flag] {
+			v, from = *flags[s.flag], "--"+s.flag
+		}
+		v = strings.TrimSpace(v)
+		if v == "" {
+			if s.required {
+				problems = append(problems, fmt.Errorf("%s is required: %s", s.env, s.usage))
+				continue
+			}
+			if s.def == "" {
+				continue
+			}
+			v, from = s.def, s.env+" default"
+		}
+		if err := s.parse(&cfg, v); err != nil {
+			problems = append(problems, fmt.Errorf("%s: %w", from, err))
+		}
+	}
+	if len(problems) > 0 {
+		return config{}, fmt.Errorf("invalid configuration:\n  %w", joinLines(problems))
+	}
+	return cfg, nil
+}
+
+// joinLines joins errors one per indented line.
+func joinLines(errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "\n  "))
+}
+
+// parseTokens reads "tok1,wh2:tok2": a bare token is named "default".
+func parseTokens(v string) ([]apiToken, error) {
+	var out []apiToken
+	seen := make(map[string]bool)
+	for _, entry := range strings.Split(v, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			return nil, errors.New("empty token in list")
+		}
+		t := apiToken{Name: "default", Token: entry}
+		if name, tok, ok := strings.Cut(entry, ":"); ok {
+			t = apiToken{Name: strings.TrimSpace(name), Token: strings.TrimSpace(tok)}
+		}
+		if t.Name == "" || len(t.Token) < 16 {
+			return nil, errors.New("each token needs a name and at least 16 characters")
+		}
+		if seen[t.Name] {
+			return nil, fmt.Errorf("token name %q used twice", t.Name)
+		}
+		seen[t.Name] = true
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func (c config) dbPath() string   { return filepath.Join(c.DataDir, "fulfillment.db") }
+func (c config) natsDir() string  { return filepath.Join(c.DataDir, "nats") }

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/testdata"
+)
+
+// demo runs the whole pipeline offline: an in-process Stripe emulator seeded
+// from testdata/, the embedded broker, a temporary database, and signed
+// deliveries to its own receiver over HTTP, as Stripe would make them.
+func demo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "HTTP listen address (a free port is used if it is taken)")
+	exit := fs.Bool("exit", false, "exit after printing the orders instead of serving until Ctrl-C")
+	verbose := fs.Bool("v", false, "show the service's own logs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+
+	dir, err := os.MkdirTemp("", "fulfillmentd-demo-")
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	level := "warn"
+	if *verbose {
+		level = "info"
+	}
+	log := newLogger(stderr, "text", level)
+
+	emu := stripeemu.New(stripeemu.Options{Log: log})
+	if err := emu.Seed(testdata.FS, "stripe"); err != nil {
+		return fmt.Errorf("seed Stripe emulator: %w", err)
+	}
+	emuLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("Stripe emulator: %w", err)
+	}
+	emuSrv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = emuSrv.Serve(emuLn) }() // ends with Close below
+	defer emuSrv.Close()
+
+	crossSellsJSON, err := testdata.FS.ReadFile("crosssells.json")
+	if err != nil {
+		return err
+	}
+	crossSells, err := fulfillment.ParseCrossSells(crossSellsJSON)
+	if err != nil {
+		return err
+	}
+	secret, token := "whsec_demo_"+randomHex(16), "demo_"+randomHex(16)
+	cfg := config{
+		StripeSecretKey: "sk_test_demo",
+		WebhookSecrets:  []string{secret},
+		StripeAPIBase:   "http://" + emuLn.Addr().String(),
+		DataDir:         dir,
+		Addr:            *addr,
+		APITokens:       []apiToken{{Name: "default", Token: token}},
+		Workers:         8,
+		StripeMaxRPS:    20,
+		CrossSells:      crossSells,
+		Tolerance:       webhook.DefaultTolerance,
+	}
+	a, err := start(ctx, cfg, log)
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "listen" {
+		cfg.Addr = "127.0.0.1:0"
+		a, err = start(ctx, cfg, log)
+	}
+	if err != nil {
+		return err
+	}
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	urls := make(chan string, 1)
+	runDone := make(chan error, 1)
+	go func() { runDone <- a.run(runCtx, func(u string) { urls <- u }) }()
+	var base string
+	select {
+	case base = <-urls:
+	case err := <-runDone:
+		return err
+	}
+
+	d := &deliverer{url: base + "/webhooks/stripe", client: &http.Client{Timeout: 10 * time.Second}, out: stdout}
+	api := &apiClient{base: base, token: token, client: d.client}
+	fmt.Fprintf(stdout, "fulfillmentd demo: Stripe emulator at %s, receiver at %s, data in %s\n\n", cfg.StripeAPIBase, base, dir)
+	fmt.Fprintln(stdout, "Delivering signed webhooks, as Stripe would:")
+
+	sessions := emu.SessionIDs()
+	sort.Strings(sessions)
+	now := time.Now()
+	var first []byte
+	for i, id := range sessions {
+		body, err := emu.Event(fmt.Sprintf("evt_demo_%03d", i+1), fulfillment.EventSessionCompleted, id, now)
+		if err != nil {
+			return err
+		}
+		if first == nil {
+			first = body
+		}
+		if err := d.send(ctx, "", secret, body, http.StatusOK); err != nil {
+			return err
+		}
+	}
+	if err := d.send(ctx, "duplicate delivery (Stripe retries): ", secret, first, http.StatusOK); err != nil {
+		return err
+	}
+	if err := d.send(ctx, "forged signature (wrong secret):     ", "whsec_attacker", first, http.StatusBadRequest); err != nil {
+		return err
+	}
+
+	// The delayed payment settles later: Stripe flips the session to paid and
+	// sends async_payment_succeeded.
+	const unpaid = "cs_test_unpaid"
+	if _, err := api.waitFor(ctx, unpaid, fulfillment.StatusAwaitingPayment); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n%s is awaiting its bank transfer; the payment now succeeds:\n", unpaid)
+	if err := emu.SetPaymentStatus(unpaid, string(fulfillment.PaymentPaid)); err != nil {
+		return err
+	}
+	body, err := emu.Event("evt_demo_async", fulfillment.EventSessionAsyncPaymentSucceed, unpaid, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := d.send(ctx, "", secret, body, http.StatusOK); err != nil {
+		return err
+	}
+
+	var orders []fulfillment.Order
+	for _, id := range sessions {
+		want := fulfillment.StatusReadyToShip
+		o, err := api.waitFor(ctx, id, want)
+		if err != nil {
+			return err
+		}
+		orders = append(orders, o)
+	}
+	fmt.Fprintf(stdout, "\nOrders recorded (%d Stripe API requests in all):\n\n", a.stripe.Requests())
+	printOrders(stdout, orders)
+
+	fmt.Fprintf(stdout, `
+Query the warehouse API:
+  curl -s -H 'Authorization: Bearer %[2]s' '%[1]s/v1/orders?limit=10'
+  curl -s -H 'Authorization: Bearer %[2]s' '%[1]s/v1/orders/cs_test_crosssell'
+`, base, token)
+	if *exit {
+		stopRun()
+		return <-runDone
+	}
+	fmt.Fprintln(stdout, "\nServing until Ctrl-C.")
+	return <-runDone
+}
+
+// deliverer posts signed events to the receiver the way Stripe does.
+type deliverer struct {
+	url    string
+	client *http.Client
+	out    io.Writer
+}
+
+func (d *deliverer) send(ctx context.Context, label, secret string, body []byte, want int) error {
+	var ev struct{ ID, Type string }
+	_ = json.Unmarshal(body, &ev) // our own event: always valid
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
+	req.Header.Set("Stripe-Signature", webhook.Sign(secret, time.Now(), body))
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("deliver %s: %w", ev.ID, err)
+	}
+	defer resp.Body.Close()
+	reply, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	fmt.Fprintf(d.out, "  %s%-16s %-42s → %d %s\n", label, ev.ID, ev.Type, resp.StatusCode, strings.TrimSpace(string(reply)))
+	if resp.StatusCode != want {
+		return fmt.Errorf("deliver %s: got HTTP %d, want %d", ev.ID, resp.StatusCode, want)
+	}
+	return nil
+}
+
+// apiClient reads orders through the warehouse API, as a warehouse would.
+type apiClient struct {
+	base, token string
+	client      *http.Client
+}
+
+func (c *apiClient) order(ctx context.Context, id string) (fulfillment.Order, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/orders/"+id, nil)
+	if err != nil {
+		return fulfillment.Order{}, 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return fulfillment.Order{}, 0, err
+	}
+	defer resp.Body.Close()
+	var o fulfillment.Order
+	if resp.StatusCode == http.StatusOK {
+		err = json.NewDecoder(resp.Body).Decode(&o)
+	}
+	return o, resp.StatusCode, err
+}
+
+// waitFor polls until the session's order has the status (30 s at most).
+func (c *apiClient) waitFor(ctx context.Context, sessionID string, want fulfillment.Status) (fulfillment.Order, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		o, code, err := c.order(ctx, sessionID)
+		if err == nil && code == http.StatusOK && o.Status == want {
+			return o, nil
+		}
+		select {
+		case <-ctx.Done():
+			return o, fmt.Errorf("order for %s did not reach %s (last: HTTP %d, status %q, err %v)", sessionID, want, code, o.Status, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func printOrders(w io.Writer, orders []fulfillment.Order) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ORDER\tCHECKOUT SESSION\tSTATUS\tPAYMENT\tLINES\tTOTAL\tSHIP TO\tCROSS-SELLS")
+	for _, o := range orders {
+		var cross []string
+		for _, li := range o.LineItems {
+			if li.CrossSell {
+				cross = append(cross, fmt.Sprintf("★ %s (with %s)", li.Description, li.CrossSellOf))
+			}
+		}
+		shipTo := "—"
+		if o.Shipping != nil {
+			shipTo = o.Shipping.Name + ", " + o.Shipping.Address.City
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", o.ID, o.CheckoutSessionID, o.Status, o.PaymentStatus,
+			len(o.LineItems), money(o.AmountTotal, o.Currency), shipTo, strings.Join(cross, "; "))
+	}
+	_ = tw.Flush()
+}
+
+// money formats an amount in the currency's smallest unit.
+func money(amount int64, currency string) string {
+	cur := strings.ToUpper(currency)
+	switch cur {
+	case "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF":
+		return fmt.Sprintf("%s %d", cur, amount)
+	}
+	sign := ""
+	if amount < 0 {
+		sign, amount = "-", -amount
+	}
+	return fmt.Sprintf("%s %s%d.%02d", cur, sign, amount/100, amount%100)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
+}
+

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+)
+
+// eventPublisher makes a verified event durable: it returns once the broker
+// has stored it.
+type eventPublisher interface {
+	Publish(ctx context.Context, eventType, eventID string, payload []byte) (duplicate bool, err error)
+}
+
+// envelope is what the receiver reads of an event: enough to route it.
+// The worker decodes the rest.
+type envelope struct {
+	ID     string `json:"id"`
+	Object string `json:"object"`
+	Type   string `json:"type"`
+	Data   struct {
+		Object struct {
+			ID     string `json:"id"`
+			Object string `json:"object"`
+		} `json:"object"`
+	} `json:"data"`
+}
+
+func (e envelope) validate() error {
+	switch {
+	case e.Object != "event":
+		return errors.New(`body is not a Stripe event (object != "event")`)
+	case e.ID == "" || e.Type == "":
+		return errors.New("event has no id or type")
+	case fulfillment.Handles(e.Type) && (e.Data.Object.Object != "checkout.session" || e.Data.Object.ID == ""):
+		return errors.New("checkout event without a checkout.session in data.object")
+	}
+	return nil
+}
+
+// handleStripeWebhook verifies a Stripe delivery on its raw body and makes
+// the checkout events durable on the broker before answering 2xx: Stripe
+// resends anything that did not get a 2xx, and nothing that did.
+func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events eventPublisher) http.Handler {
+	var ignored atomic.Int64
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, webhook.MaxBodyBytes))
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				writeProblem(w, http.StatusRequestEntityTooLarge, "body over 64 KiB")
+				return
+			}
+			writeProblem(w, http.StatusBadRequest, "could not read body")
+			return
+		}
+		if err := verifier.Verify(r.Header.Get("Stripe-Signature"), body); err != nil {
+			log.Warn("webhook rejected", "reason", err.Error(), "remote", r.RemoteAddr)
+			writeProblem(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		var ev envelope
+		if err := json.Unmarshal(body, &ev); err != nil {
+			writeProblem(w, http.StatusBadRequest, "body is not a Stripe event: invalid JSON")
+			return
+		}
+		if err := ev.validate(); err != nil {
+			writeProblem(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if !fulfillment.Handles(ev.Type) {
+			n := ignored.Add(1)
+			log.Info("webhook ignored", "event_id", ev.ID, "type", ev.Type, "ignored_total", n)
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "event_id": ev.ID})
+			return
+		}
+		start := time.Now()
+		dup, err := events.Publish(r.Context(), ev.Type, ev.ID, body)
+		if err != nil {
+			log.Error("webhook not durable", "event_id", ev.ID, "type", ev.Type, "err", err.Error())
+			w.Header().Set("Retry-After", "5")
+			writeProblem(w, http.StatusServiceUnavailable, "event could not be stored; retry later")
+			return
+		}
+		status := "accepted"
+		if dup {
+			status = "duplicate"
+		}
+		log.Debug("webhook accepted", "event_id", ev.ID, "type", ev.Type, "session_id", ev.Data.Object.ID,
+			"status", status, "publish_ms", time.Since(start).Milliseconds())
+		writeJSON(w, http.StatusOK, map[string]string{"status": status, "event_id": ev.ID})
+	})
+}
