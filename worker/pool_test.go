@@ -1,0 +1,294 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/worker"
+)
+
+const completed = "checkout.session.completed"
+
+// fixedBackoff keeps retries fast and their delay known.
+func fixedBackoff(d time.Duration) func(int) time.Duration {
+	return func(int) time.Duration { return d }
+}
+
+func TestPoolOutcomes(t *testing.T) {
+	t.Parallel()
+	errTransient := errors.New("stripe: connection reset")
+	errUnknown := fulfillment.Permanent(errors.New("no such checkout session: cs_test_gone"))
+	retryLater := &fulfillment.RetryAfterError{Err: errors.New("stripe: 429 rate limited"), After: 400 * time.Millisecond}
+
+	tests := []struct {
+		name        string
+		results     []error       // handler's answers, per attempt
+		backoff     time.Duration // Pool.Backoff
+		dlFailures  int           // first RecordDeadLetter calls that fail
+		wantCalls   int
+		wantLetters int
+		wantGap     time.Duration // least time between first and second attempt
+		wantError   string        // in the dead letter
+	}{
+		{name: "success acks", results: []error{nil}, wantCalls: 1},
+		{name: "transient then success", results: []error{errTransient, nil}, backoff: 200 * time.Millisecond,
+			wantCalls: 2, wantGap: 200 * time.Millisecond},
+		{name: "permanent is dead-lettered once", results: []error{fmt.Errorf("process: %w", errUnknown)},
+			wantCalls: 1, wantLetters: 1, wantError: "cs_test_gone"},
+		{name: "always transient is dead-lettered at max deliver", results: []error{errTransient}, backoff: 50 * time.Millisecond,
+			wantCalls: 3, wantLetters: 1, wantError: "connection reset"},
+		{name: "retry-after beats a shorter backoff", results: []error{fmt.Errorf("list line items: %w", retryLater), nil},
+			backoff: 10 * time.Millisecond, wantCalls: 2, wantGap: 400 * time.Millisecond},
+		{name: "failed dead letter is retried", results: []error{errUnknown}, backoff: 50 * time.Millisecond, dlFailures: 1,
+			wantCalls: 2, wantLetters: 1, wantError: "cs_test_gone"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, worker.StreamConfig{MaxDeliver: 3, AckWait: 30 * time.Second})
+			e.publish(t, completed, "evt_1", `{"id":"evt_1"}`)
+			h := &recorder{results: tt.results}
+			dls := &deadLetters{failures: tt.dlFailures}
+			stop := runPool(t, &worker.Pool{
+				Consumer: e.cons, Handler: h, Workers: 2, MaxDeliver: 3,
+				Backoff: fixedBackoff(tt.backoff), DeadLetters: dls, Log: testLog(),
+			})
+
+			e.waitSettled(t)
+			if err := stop(); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			got := h.deliveries()
+			if len(got) != tt.wantCalls {
+				t.Fatalf("handler called %d times, want %d", len(got), tt.wantCalls)
+			}
+			for i, d := range got {
+				if d.msg.Attempt != i+1 || d.msg.EventID != "evt_1" || string(d.msg.Data) != `{"id":"evt_1"}` ||
+					d.msg.Subject != worker.SubjectPrefix+completed || d.msg.Published.IsZero() {
+					t.Errorf("delivery %d: %+v", i, d.msg)
+				}
+			}
+			if tt.wantGap > 0 {
+				if gap := got[1].at.Sub(got[0].at); gap < tt.wantGap {
+					t.Errorf("redelivered after %s, want ≥ %s", gap, tt.wantGap)
+				}
+			}
+			letters := dls.letters()
+			if len(letters) != tt.wantLetters {
+				t.Fatalf("%d dead letters, want %d", len(letters), tt.wantLetters)
+			}
+			if tt.wantLetters == 0 {
+				return
+			}
+			dl := letters[0]
+			if dl.EventID != "evt_1" || dl.EventType != completed || dl.Subject != worker.SubjectPrefix+completed ||
+				string(dl.Payload) != `{"id":"evt_1"}` || dl.Attempts != tt.wantCalls ||
+				!strings.Contains(dl.Error, tt.wantError) ||
+				dl.FirstFailedAt.IsZero() || dl.LastFailedAt.Before(dl.FirstFailedAt) {
+				t.Errorf("dead letter %+v", dl)
+			}
+		})
+	}
+}
+
+func TestPoolRecoversHandlerPanic(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, worker.StreamConfig{MaxDeliver: 2})
+	e.publish(t, completed, "evt_panic", `{}`)
+	dls := &deadLetters{}
+	var calls atomic.Int32
+	runPool(t, &worker.Pool{
+		Consumer: e.cons, MaxDeliver: 2, Backoff: fixedBackoff(10 * time.Millisecond), DeadLetters: dls, Log: testLog(),
+		Handler: worker.HandlerFunc(func(context.Context, worker.Message) error {
+			calls.Add(1)
+			panic("nil map")
+		}),
+	})
+	e.waitSettled(t)
+	if n := calls.Load(); n != 2 {
+		t.Errorf("handler called %d times, want 2", n)
+	}
+	if l := dls.letters(); len(l) != 1 || !strings.Contains(l[0].Error, "panic") {
+		t.Errorf("dead letters %+v", l)
+	}
+}
+
+func TestPoolHandlerDeadline(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, worker.StreamConfig{AckWait: 4 * time.Second})
+	e.publish(t, completed, "evt_1", `{}`)
+	deadlines := make(chan time.Duration, 1)
+	runPool(t, &worker.Pool{
+		Consumer: e.cons, DeadLetters: &deadLetters{}, Log: testLog(),
+		Handler: worker.HandlerFunc(func(ctx context.Context, _ worker.Message) error {
+			dl, ok := ctx.Deadline()
+			if !ok {
+				deadlines <- 0
+				return nil
+			}
+			deadlines <- time.Until(dl)
+			return nil
+		}),
+	})
+	if left := <-deadlines; left <= 0 || left > 2*time.Second {
+		t.Fatalf("handler deadline %s away, want within AckWait/2 = 2s", left)
+	}
+}
+
+// A handler that runs longer than AckWait keeps its message: the pool sends
+// in-progress acks, so the server does not redeliver it to the idle worker.
+func TestPoolKeepsLongHandlersAlive(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, worker.StreamConfig{AckWait: time.Second})
+	e.publish(t, completed, "evt_slow", `{}`)
+	var calls atomic.Int32
+	runPool(t, &worker.Pool{
+		Consumer: e.cons, DeadLetters: &deadLetters{}, Log: testLog(), Workers: 2,
+		Handler: worker.HandlerFunc(func(context.Context, worker.Message) error {
+			calls.Add(1)
+			time.Sleep(2500 * time.Millisecond) // past its deadline, like a call that ignores ctx
+			return nil
+		}),
+	})
+	e.waitSettled(t)
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("handler called %d times, want 1", n)
+	}
+}
+
+func TestPoolRejectsMismatchedMaxDeliver(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, worker.StreamConfig{MaxDeliver: 5})
+	p := &worker.Pool{Consumer: e.cons, Handler: &recorder{}, DeadLetters: &deadLetters{}, MaxDeliver: 10}
+	if err := p.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "MaxDeliver") {
+		t.Fatalf("Run = %v, want MaxDeliver mismatch", err)
+	}
+}
+
+func TestPoolShutdown(t *testing.T) {
+	t.Parallel()
+
+	t.Run("in-flight handler finishes within grace and is acked", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, worker.StreamConfig{AckWait: time.Minute})
+		e.publish(t, completed, "evt_1", `{}`)
+		started, release := make(chan struct{}), make(chan struct{})
+		ctxErr := make(chan error, 1)
+		stop := runPool(t, &worker.Pool{
+			Consumer: e.cons, DeadLetters: &deadLetters{}, Log: testLog(), ShutdownGrace: 20 * time.Second,
+			Handler: worker.HandlerFunc(func(ctx context.Context, _ worker.Message) error {
+				close(started)
+				<-release
+				ctxErr <- ctx.Err()
+				return nil
+			}),
+		})
+		<-started
+		stopped := make(chan error, 1)
+		go func() { stopped <- stop() }()
+		time.Sleep(50 * time.Millisecond) // let Run see the cancel
+		close(release)
+		if err := <-stopped; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if err := <-ctxErr; err != nil {
+			t.Errorf("handler context canceled during grace: %v", err)
+		}
+		e.waitSettled(t)
+	})
+
+	t.Run("handler outliving grace is canceled and nak'ed", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, worker.StreamConfig{AckWait: time.Minute})
+		e.publish(t, completed, "evt_1", `{}`)
+		started := make(chan struct{})
+		stop := runPool(t, &worker.Pool{
+			Consumer: e.cons, DeadLetters: &deadLetters{}, Log: testLog(), ShutdownGrace: 100 * time.Millisecond,
+			Handler: worker.HandlerFunc(func(ctx context.Context, _ worker.Message) error {
+				close(started)
+				<-ctx.Done()
+				return fmt.Errorf("retrieve session: %w", ctx.Err())
+			}),
+		})
+		<-started
+		if err := stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		// The nak makes the message available now, long before AckWait.
+		h := &recorder{}
+		runPool(t, &worker.Pool{Consumer: e.cons, Handler: h, DeadLetters: &deadLetters{}, Log: testLog()})
+		e.waitSettled(t)
+		if got := h.deliveries(); len(got) != 1 || got[0].msg.Attempt != 2 {
+			t.Fatalf("second pool saw %+v, want attempt 2", got)
+		}
+	})
+
+	t.Run("pulled but unstarted messages are nak'ed", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, worker.StreamConfig{AckWait: time.Minute})
+		for i := range 3 {
+			e.publish(t, completed, fmt.Sprintf("evt_%d", i), `{}`)
+		}
+		started, release := make(chan struct{}), make(chan struct{})
+		var calls atomic.Int32
+		stop := runPool(t, &worker.Pool{
+			Consumer: e.cons, DeadLetters: &deadLetters{}, Log: testLog(), Workers: 1,
+			Handler: worker.HandlerFunc(func(context.Context, worker.Message) error {
+				if calls.Add(1) == 1 {
+					close(started)
+					<-release
+				}
+				return nil
+			}),
+		})
+		<-started
+		stopped := make(chan error, 1)
+		go func() { stopped <- stop() }()
+		time.Sleep(50 * time.Millisecond)
+		close(release)
+		if err := <-stopped; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if n := calls.Load(); n != 1 {
+			t.Fatalf("first pool ran %d handlers after cancel, want 1", n)
+		}
+		h := &recorder{}
+		runPool(t, &worker.Pool{Consumer: e.cons, Handler: h, DeadLetters: &deadLetters{}, Log: testLog()})
+		e.waitSettled(t)
+		if got := h.deliveries(); len(got) != 2 {
+			t.Fatalf("second pool handled %d messages, want the 2 left", len(got))
+		}
+	})
+
+	t.Run("handler ignoring cancellation is abandoned", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, worker.StreamConfig{AckWait: time.Minute})
+		e.publish(t, completed, "evt_1", `{}`)
+		started, release := make(chan struct{}), make(chan struct{})
+		defer close(release)
+		stop := runPool(t, &worker.Pool{
+			Consumer: e.cons, DeadLetters: &deadLetters{}, Log: testLog(), ShutdownGrace: 50 * time.Millisecond,
+			Handler: worker.HandlerFunc(func(context.Context, worker.Message) error {
+				close(started)
+				<-release
+				return nil
+			}),
+		})
+		<-started
+		if err := stop(); err == nil || !strings.Contains(err.Error(), "1 handlers still running") {
+			t.Fatalf("Run = %v, want an error about the stuck handler", err)
+		}
+		h := &recorder{}
+		runPool(t, &worker.Pool{Consumer: e.cons, Handler: h, DeadLetters: &deadLetters{}, Log: testLog()})
+		e.waitSettled(t)
+		if got := h.deliveries(); len(got) != 1 || got[0].msg.Attempt != 2 {
+			t.Fatalf("second pool saw %+v, want attempt 2", got)
+		}
+	})
+}

@@ -1,0 +1,224 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fulfillmentd/fulfillmentd/worker"
+)
+
+var errDiskFull = errors.New("disk full")
+
+func TestSetupIsIdempotentAndApplies(t *testing.T) {
+	t.Parallel()
+	js := connect(t, startServer(t, t.TempDir(), 0))
+	ctx := context.Background()
+
+	for i := range 2 {
+		if _, err := worker.Setup(ctx, js, worker.StreamConfig{}); err != nil {
+			t.Fatalf("Setup #%d: %v", i+1, err)
+		}
+	}
+	stream, err := js.Stream(ctx, worker.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := stream.CachedInfo().Config
+	if sc.Storage != jetstream.FileStorage || sc.Retention != jetstream.LimitsPolicy {
+		t.Errorf("storage %v retention %v, want file storage, limits", sc.Storage, sc.Retention)
+	}
+	if sc.Duplicates < time.Hour || sc.Duplicates != worker.DefaultDuplicates {
+		t.Errorf("duplicates window %s, want %s (≥ 1h)", sc.Duplicates, worker.DefaultDuplicates)
+	}
+	if sc.MaxAge != 7*24*time.Hour || sc.Replicas != 1 {
+		t.Errorf("max age %s replicas %d, want 168h, 1", sc.MaxAge, sc.Replicas)
+	}
+	if len(sc.Subjects) != 1 || sc.Subjects[0] != "stripe.events.>" {
+		t.Errorf("subjects %v", sc.Subjects)
+	}
+
+	// A second Setup with new sizes updates the consumer in place.
+	cons, err := worker.Setup(ctx, js, worker.StreamConfig{Workers: 20, MaxDeliver: 5, AckWait: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := cons.CachedInfo().Config
+	if cc.Durable != worker.ConsumerName || cc.AckPolicy != jetstream.AckExplicitPolicy ||
+		cc.DeliverPolicy != jetstream.DeliverAllPolicy || cc.FilterSubject != "stripe.events.>" {
+		t.Errorf("consumer config %+v", cc)
+	}
+	if cc.MaxDeliver != 5 || cc.AckWait != 2*time.Minute || cc.MaxAckPending != 40 {
+		t.Errorf("max deliver %d ack wait %s max ack pending %d, want 5, 2m, 40", cc.MaxDeliver, cc.AckWait, cc.MaxAckPending)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Consumers != 1 {
+		t.Errorf("%d consumers, want 1", info.State.Consumers)
+	}
+}
+
+func TestSetupDefaults(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, worker.StreamConfig{})
+	cc := e.cons.CachedInfo().Config
+	if cc.MaxDeliver != worker.DefaultMaxDeliver || cc.MaxDeliver <= 0 {
+		t.Errorf("max deliver %d, want %d (finite)", cc.MaxDeliver, worker.DefaultMaxDeliver)
+	}
+	if cc.AckWait != worker.DefaultAckWait || cc.MaxAckPending != 16 {
+		t.Errorf("ack wait %s max ack pending %d, want %s, 16", cc.AckWait, cc.MaxAckPending, worker.DefaultAckWait)
+	}
+}
+
+func TestSetupRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	js := connect(t, startServer(t, t.TempDir(), 0))
+	tests := []struct {
+		name string
+		cfg  worker.StreamConfig
+		want string
+	}{
+		{"duplicates beyond max age", worker.StreamConfig{MaxAge: time.Hour, Duplicates: 2 * time.Hour}, "duplicates window"},
+		{"unlimited deliveries", worker.StreamConfig{MaxDeliver: -1}, "max deliver"},
+		{"tiny ack wait", worker.StreamConfig{AckWait: time.Millisecond}, "ack wait"},
+		{"replicas", worker.StreamConfig{Replicas: 7}, "replicas"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := worker.Setup(context.Background(), js, tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Setup(%+v) = %v, want error about %q", tt.cfg, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestPublishDetectsDuplicates(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, worker.StreamConfig{})
+	ctx := context.Background()
+	payload := []byte(`{"id":"evt_1","type":"checkout.session.completed"}`)
+
+	dup, err := e.pub.Publish(ctx, "checkout.session.completed", "evt_1", payload)
+	if err != nil || dup {
+		t.Fatalf("first Publish = %v, %v; want false, nil", dup, err)
+	}
+	dup, err = e.pub.Publish(ctx, "checkout.session.completed", "evt_1", payload)
+	if err != nil || !dup {
+		t.Fatalf("second Publish = %v, %v; want true, nil", dup, err)
+	}
+	stream, err := e.js.Stream(ctx, worker.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Fatalf("stream holds %d messages, want 1", info.State.Msgs)
+	}
+	msg, err := stream.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Subject != "stripe.events.checkout.session.completed" || string(msg.Data) != string(payload) ||
+		msg.Header.Get(jetstream.MsgIDHeader) != "evt_1" {
+		t.Errorf("stored %s %q id %q", msg.Subject, msg.Data, msg.Header.Get(jetstream.MsgIDHeader))
+	}
+}
+
+func TestPublishRejectsBadInput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, worker.StreamConfig{})
+	tests := []struct{ name, eventType, eventID string }{
+		{"empty id", "checkout.session.completed", ""},
+		{"empty type", "", "evt_1"},
+		{"wildcard", "checkout.*", "evt_1"},
+		{"tail wildcard", "checkout.>", "evt_1"},
+		{"empty token", "checkout..completed", "evt_1"},
+		{"space", "checkout session", "evt_1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := e.pub.Publish(context.Background(), tt.eventType, tt.eventID, []byte("{}")); err == nil {
+				t.Fatalf("Publish(%q, %q) succeeded", tt.eventType, tt.eventID)
+			}
+		})
+	}
+}
+
+func TestEmbeddedStoreSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+
+	ns, err := worker.StartEmbedded(worker.EmbeddedOptions{StoreDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := worker.ConnectEmbedded(ns, "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := worker.Setup(ctx, js, worker.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := worker.NewPublisher(js).Publish(ctx, "checkout.session.completed", "evt_durable", []byte(`{"id":"evt_durable"}`)); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	ns.Shutdown()
+	ns.WaitForShutdown()
+
+	js2 := connect(t, startServer(t, dir, 0))
+	stream, err := js2.Stream(ctx, worker.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := stream.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(msg.Data) != `{"id":"evt_durable"}` || msg.Header.Get(jetstream.MsgIDHeader) != "evt_durable" {
+		t.Fatalf("after restart: %q id %q", msg.Data, msg.Header.Get(jetstream.MsgIDHeader))
+	}
+	// The consumer survived too, and dedupe still knows the id.
+	if _, err := js2.Consumer(ctx, worker.StreamName, worker.ConsumerName); err != nil {
+		t.Fatal(err)
+	}
+	dup, err := worker.NewPublisher(js2).Publish(ctx, "checkout.session.completed", "evt_durable", []byte(`{}`))
+	if err != nil || !dup {
+		t.Fatalf("republish after restart = %v, %v; want duplicate", dup, err)
+	}
+}
+
+func TestStartEmbeddedFailsClearly(t *testing.T) {
+	t.Parallel()
+	if _, err := worker.StartEmbedded(worker.EmbeddedOptions{}); err == nil {
+		t.Fatal("StartEmbedded without StoreDir succeeded")
+	}
+	// A file where the store directory should be.
+	file := t.TempDir() + "/not-a-dir"
+	if err := writeFile(file); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := worker.StartEmbedded(worker.EmbeddedOptions{StoreDir: file})
+	if err == nil {
+		ns.Shutdown()
+		t.Fatal("StartEmbedded on a file succeeded")
+	}
+	if !strings.Contains(err.Error(), file) {
+		t.Errorf("error %q does not name the store", err)
+	}
+}

@@ -1,0 +1,113 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names of the stream, its subjects and the workers' durable consumer.
+const (
+	StreamName    = "STRIPE_EVENTS"
+	SubjectPrefix = "stripe.events." // subject = SubjectPrefix + event type
+	ConsumerName  = "fulfillment-workers"
+)
+
+// Defaults applied by Setup to zero StreamConfig fields.
+const (
+	DefaultMaxDeliver = 20
+	DefaultAckWait    = 60 * time.Second
+	DefaultMaxAge     = 7 * 24 * time.Hour // a week of events can be replayed
+	DefaultDuplicates = 2 * time.Hour      // Nats-Msg-Id dedupe window
+	DefaultWorkers    = 8
+)
+
+// StreamConfig sizes the stream and the consumer. Zero fields take the
+// defaults above.
+type StreamConfig struct {
+	Replicas int // 0 → 1; 3 in a cluster
+	// Workers is the number of handlers running at once across every
+	// process sharing the consumer; MaxAckPending is max(2×Workers, 16)
+	// because each Pool also holds up to Workers pulled messages.
+	Workers    int
+	MaxDeliver int           // 0 → DefaultMaxDeliver; Pool.MaxDeliver must match
+	AckWait    time.Duration // 0 → DefaultAckWait
+	MaxAge     time.Duration // 0 → DefaultMaxAge
+	Duplicates time.Duration // 0 → DefaultDuplicates
+}
+
+func (c StreamConfig) withDefaults() (StreamConfig, error) {
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = DefaultMaxDeliver
+	}
+	if c.AckWait == 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = DefaultMaxAge
+	}
+	if c.Duplicates == 0 {
+		c.Duplicates = DefaultDuplicates
+	}
+	switch {
+	case c.Replicas < 1 || c.Replicas > 5:
+		return c, fmt.Errorf("replicas %d: want 1..5", c.Replicas)
+	case c.Workers < 1:
+		return c, fmt.Errorf("workers %d: want at least 1", c.Workers)
+	case c.MaxDeliver < 1:
+		return c, fmt.Errorf("max deliver %d: want a finite number of at least 1", c.MaxDeliver)
+	case c.AckWait < time.Second:
+		return c, fmt.Errorf("ack wait %s: want at least 1s", c.AckWait)
+	case c.Duplicates < 0 || c.MaxAge < 0:
+		return c, fmt.Errorf("negative duplicates window %s or max age %s", c.Duplicates, c.MaxAge)
+	case c.Duplicates > c.MaxAge:
+		return c, fmt.Errorf("duplicates window %s is longer than max age %s", c.Duplicates, c.MaxAge)
+	}
+	return c, nil
+}
+
+// Setup creates the stream and the durable pull consumer, or updates them to
+// cfg: running it on every start is safe. Settings the server cannot change
+// in place (storage type, ack policy, deliver policy) make it fail.
+func Setup(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Consumer, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("setup %s: %w", StreamName, err)
+	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        StreamName,
+		Description: "Verified Stripe webhook events, raw, one per event id",
+		Subjects:    []string{SubjectPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      cfg.MaxAge,
+		Duplicates:  cfg.Duplicates,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create or update stream %s: %w", StreamName, err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
+		Durable:       ConsumerName,
+		Description:   "fulfillmentd workers: Stripe events to orders",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    cfg.MaxDeliver,
+		MaxAckPending: max(2*cfg.Workers, 16),
+		FilterSubject: SubjectPrefix + ">",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create or update consumer %s: %w", ConsumerName, err)
+	}
+	return cons, nil
+}
