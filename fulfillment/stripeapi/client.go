@@ -1,0 +1,244 @@
+// Package stripeapi reads Checkout Sessions from Stripe with stripe-go v76:
+// it implements fulfillment.SessionReader, throttles every request it sends
+// (stripe-go's own retries included) to one ceiling shared by all callers,
+// maps Stripe's errors onto the domain's retry semantics, and decodes webhook
+// event bodies into fulfillment.Event.
+package stripeapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/checkout/session"
+	"github.com/stripe/stripe-go/v76/client"
+	"golang.org/x/time/rate"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+)
+
+// pageSize is the largest page Stripe serves: one request per 100 line items.
+const pageSize = 100
+
+// burst is how many requests may leave at once before the MaxRPS pacing
+// applies. Small, so that a burst never trips Stripe's own per-second limit.
+const burst = 2
+
+// DefaultTimeout bounds one HTTP request when Config.HTTPClient is nil.
+const DefaultTimeout = 20 * time.Second
+
+// Config configures a Client.
+type Config struct {
+	// SecretKey is the Stripe secret (sk_...) or restricted (rk_...) key.
+	SecretKey string
+	// BaseURL is the API's base URL; "" means https://api.stripe.com.
+	BaseURL string
+	// MaxRPS is the ceiling of requests per second across every caller of
+	// this Client, retries included. 0 means no client-side limit.
+	MaxRPS float64
+	// HTTPClient is used (copied, with its transport wrapped) for every
+	// request. Nil means a client with DefaultTimeout.
+	HTTPClient *http.Client
+	// Log receives stripe-go's retry warnings (at warn) and its request
+	// errors (at debug: they are returned to the caller, who handles them).
+	// Nil discards.
+	Log *slog.Logger
+	// MaxNetworkRetries is how many times stripe-go retries network errors,
+	// 409s and 5xx answers. 0 means stripe-go's default (2); negative means
+	// no retries.
+	MaxNetworkRetries int64
+}
+
+// Client reads Checkout Sessions. It is safe for concurrent use.
+type Client struct {
+	sessions *session.Client
+	requests *atomic.Int64
+}
+
+// New returns a Client. It builds its own stripe-go backend and does not
+// touch stripe-go's package-level state (stripe.Key, default backends).
+func New(cfg Config) *Client {
+	requests := new(atomic.Int64)
+	hc := &http.Client{Timeout: DefaultTimeout}
+	if cfg.HTTPClient != nil {
+		c := *cfg.HTTPClient
+		hc = &c
+	}
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	limit := rate.Inf
+	if cfg.MaxRPS > 0 {
+		limit = rate.Limit(cfg.MaxRPS)
+	}
+	hc.Transport = &throttle{next: next, limiter: rate.NewLimiter(limit, burst), requests: requests}
+
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	bc := &stripe.BackendConfig{
+		HTTPClient:      hc,
+		LeveledLogger:   leveledLogger{log: log.With("component", "stripe-go")},
+		EnableTelemetry: stripe.Bool(false),
+	}
+	switch {
+	case cfg.MaxNetworkRetries > 0:
+		bc.MaxNetworkRetries = stripe.Int64(cfg.MaxNetworkRetries)
+	case cfg.MaxNetworkRetries < 0:
+		bc.MaxNetworkRetries = stripe.Int64(0)
+	}
+	if cfg.BaseURL != "" {
+		bc.URL = stripe.String(cfg.BaseURL)
+	}
+	backends := &stripe.Backends{
+		API:     stripe.GetBackendWithConfig(stripe.APIBackend, bc),
+		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, &stripe.BackendConfig{HTTPClient: hc, LeveledLogger: bc.LeveledLogger}),
+		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, &stripe.BackendConfig{HTTPClient: hc, LeveledLogger: bc.LeveledLogger}),
+	}
+	api := client.New(cfg.SecretKey, backends)
+	return &Client{sessions: api.CheckoutSessions, requests: requests}
+}
+
+// Requests is the number of HTTP requests this Client has sent, stripe-go's
+// retries included.
+func (c *Client) Requests() int64 { return c.requests.Load() }
+
+// Session retrieves a Checkout Session's current state (one request, plus
+// stripe-go's retries).
+func (c *Client) Session(ctx context.Context, sessionID string) (fulfillment.Session, error) {
+	if sessionID == "" {
+		return fulfillment.Session{}, fulfillment.Permanent(errors.New("retrieve checkout session: empty session id"))
+	}
+	params := &stripe.CheckoutSessionParams{}
+	params.Context = ctx
+	s, err := c.sessions.Get(sessionID, params)
+	if err != nil {
+		return fulfillment.Session{}, classify("retrieve checkout session "+sessionID, err)
+	}
+	return SessionFromStripe(s), nil
+}
+
+// LineItems lists every line item of a session, 100 per request (so exactly
+// one request up to 100 items), with price.product expanded.
+func (c *Client) LineItems(ctx context.Context, sessionID string) ([]fulfillment.LineItem, error) {
+	if sessionID == "" {
+		return nil, fulfillment.Permanent(errors.New("list line items: empty session id"))
+	}
+	params := &stripe.CheckoutSessionListLineItemsParams{Session: stripe.String(sessionID)}
+	params.Context = ctx
+	params.Limit = stripe.Int64(pageSize)
+	params.AddExpand("data.price.product")
+	var items []fulfillment.LineItem
+	it := c.sessions.ListLineItems(params)
+	for it.Next() {
+		items = append(items, LineItemFromStripe(it.LineItem()))
+	}
+	if err := it.Err(); err != nil {
+		return nil, classify("list line items of "+sessionID, err)
+	}
+	return items, nil
+}
+
+// SessionFromStripe maps a Checkout Session as stripe-go decodes it.
+func SessionFromStripe(s *stripe.CheckoutSession) fulfillment.Session {
+	out := fulfillment.Session{
+		ID:                s.ID,
+		Status:            string(s.Status),
+		PaymentStatus:     fulfillment.PaymentStatus(s.PaymentStatus),
+		Mode:              string(s.Mode),
+		Currency:          string(s.Currency),
+		AmountSubtotal:    s.AmountSubtotal,
+		AmountTotal:       s.AmountTotal,
+		ClientReferenceID: s.ClientReferenceID,
+		Created:           time.Unix(s.Created, 0).UTC(),
+	}
+	if len(s.Metadata) > 0 {
+		out.Metadata = maps.Clone(s.Metadata)
+	}
+	if cd := s.CustomerDetails; cd != nil {
+		out.Customer = fulfillment.Customer{Email: cd.Email, Name: cd.Name, Phone: cd.Phone}
+	}
+	if out.Customer.Email == "" {
+		out.Customer.Email = s.CustomerEmail
+	}
+	if sd := s.ShippingDetails; sd != nil && (sd.Name != "" || sd.Address != nil) {
+		out.Shipping = &fulfillment.Shipping{Name: sd.Name, Address: addressFromStripe(sd.Address)}
+	}
+	return out
+}
+
+func addressFromStripe(a *stripe.Address) fulfillment.Address {
+	if a == nil {
+		return fulfillment.Address{}
+	}
+	return fulfillment.Address{Line1: a.Line1, Line2: a.Line2, City: a.City, State: a.State,
+		PostalCode: a.PostalCode, Country: a.Country}
+}
+
+// LineItemFromStripe maps a line item; its product id comes from
+// price.product, expanded or not.
+func LineItemFromStripe(li *stripe.LineItem) fulfillment.LineItem {
+	out := fulfillment.LineItem{
+		ID:             li.ID,
+		Description:    li.Description,
+		Quantity:       li.Quantity,
+		Currency:       string(li.Currency),
+		AmountSubtotal: li.AmountSubtotal,
+		AmountDiscount: li.AmountDiscount,
+		AmountTax:      li.AmountTax,
+		AmountTotal:    li.AmountTotal,
+	}
+	if p := li.Price; p != nil {
+		out.PriceID = p.ID
+		if p.Product != nil {
+			out.ProductID = p.Product.ID
+		}
+	}
+	return out
+}
+
+// throttle paces every request through one limiter and counts them. It sits
+// under stripe-go, so stripe-go's retries wait for their turn too.
+type throttle struct {
+	next     http.RoundTripper
+	limiter  *rate.Limiter
+	requests *atomic.Int64
+}
+
+func (t *throttle) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	if err := t.limiter.Wait(ctx); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		if ctx.Err() == nil { // the wait would outlast ctx's deadline
+			err = fmt.Errorf("%v: %w", err, context.DeadlineExceeded)
+		}
+		return nil, fmt.Errorf("stripe rate limiter: %w", err)
+	}
+	t.requests.Add(1)
+	return t.next.RoundTrip(req)
+}
+
+// leveledLogger adapts stripe-go's logger to slog. stripe-go logs every
+// request at info and response bodies at debug (customer data): both are
+// dropped. Its errors are returned to our caller as well, so they go to
+// debug; its retry notices are worth a warning.
+type leveledLogger struct{ log *slog.Logger }
+
+func (l leveledLogger) Debugf(string, ...any) {}
+func (l leveledLogger) Infof(string, ...any)  {}
+func (l leveledLogger) Warnf(format string, v ...any) {
+	l.log.Warn(fmt.Sprintf(format, v...))
+}
+func (l leveledLogger) Errorf(format string, v ...any) {
+	l.log.Debug(fmt.Sprintf(format, v...))
+}

@@ -1,0 +1,113 @@
+package stripeapi_test
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
+)
+
+// TestContractStripeMock runs the client against stripe-mock, Stripe's
+// official API mock, which validates every request (path, parameters,
+// expansions) against Stripe's OpenAPI spec: it proves that the requests
+// the emulator answers are requests Stripe's API accepts.
+//
+// It uses STRIPE_MOCK_URL (e.g. http://localhost:12111) if set, else starts
+// the stripe-mock binary found on PATH (go install
+// github.com/stripe/stripe-mock@v0.203.0). Without either it skips, except
+// when CI=true, where it fails.
+func TestContractStripeMock(t *testing.T) {
+	t.Parallel()
+	url := os.Getenv("STRIPE_MOCK_URL")
+	if url == "" {
+		bin, err := exec.LookPath("stripe-mock")
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("CI=true: stripe-mock is required: set STRIPE_MOCK_URL or put stripe-mock on PATH (%v)", err)
+			}
+			t.Skip("stripe-mock unavailable: set STRIPE_MOCK_URL or put stripe-mock on PATH")
+		}
+		url = startStripeMock(t, bin)
+	}
+
+	c := stripeapi.New(stripeapi.Config{SecretKey: "sk_test_contract", BaseURL: url, MaxNetworkRetries: -1})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	s, err := c.Session(ctx, "cs_test_contract")
+	if err != nil {
+		t.Fatalf("Session: %v", err)
+	}
+	if !strings.HasPrefix(s.ID, "cs_") || s.Status == "" || s.Mode == "" || s.Created.IsZero() {
+		t.Errorf("Session mapped to %+v", s)
+	}
+
+	items, err := c.LineItems(ctx, "cs_test_contract")
+	if err != nil {
+		t.Fatalf("LineItems: %v", err)
+	}
+	if len(items) == 0 {
+		t.Fatal("LineItems: none")
+	}
+	for _, it := range items {
+		if !strings.HasPrefix(it.ID, "li_") || !strings.HasPrefix(it.PriceID, "price_") ||
+			!strings.HasPrefix(it.ProductID, "prod_") || it.Currency == "" || it.Quantity < 1 {
+			t.Errorf("line item mapped to %+v", it)
+		}
+	}
+	if n := c.Requests(); n != 2 {
+		t.Errorf("Requests() = %d, want 2", n)
+	}
+}
+
+var listening = regexp.MustCompile(`Listening for HTTP at address: (\S+)`)
+
+// startStripeMock starts stripe-mock on free loopback ports and returns its
+// HTTP base URL; the process is killed when the test ends.
+func startStripeMock(t *testing.T, bin string) string {
+	t.Helper()
+	// Both listeners on system-chosen ports: HTTPS would otherwise take
+	// 12112 and collide with any other stripe-mock.
+	cmd := exec.Command(bin, "-http-addr", "127.0.0.1:", "-https-addr", "127.0.0.1:")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start stripe-mock: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		found := false
+		for sc.Scan() { // keep draining so stripe-mock never blocks on stdout
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil && !found {
+				found = true
+				addr <- m[1]
+			}
+		}
+		close(addr)
+	}()
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			t.Fatal("stripe-mock exited before listening")
+		}
+		return "http://" + a
+	case <-time.After(30 * time.Second):
+		t.Fatal("stripe-mock did not start listening within 30 s")
+	}
+	return ""
+}

@@ -1,0 +1,90 @@
+package stripeapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+)
+
+// DefaultRetryAfter is the wait suggested for a 429 without Retry-After.
+const DefaultRetryAfter = 2 * time.Second
+
+// classify wraps err, from stripe-go, with op and the domain's retry
+// semantics:
+//   - 429 (rate_limit; stripe-go does not retry those) → *fulfillment.RetryAfterError,
+//     After from Retry-After or DefaultRetryAfter;
+//   - 404 → permanent, and errors.Is(err, fulfillment.ErrNotFound);
+//   - other 4xx (400 invalid request, 401 bad key, 403 permission) except
+//     409 → permanent;
+//   - 409, 5xx, network errors, timeouts → transient (plain error); stripe-go
+//     has already retried them MaxNetworkRetries times.
+//
+// The *stripe.Error stays reachable with errors.As.
+func classify(op string, err error) error {
+	var se *stripe.Error
+	if !errors.As(err, &se) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	wrapped := fmt.Errorf("%s: %w", op, stripeError{se})
+	status := se.HTTPStatusCode
+	switch {
+	case status == http.StatusTooManyRequests || se.Code == stripe.ErrorCodeRateLimit:
+		return &fulfillment.RetryAfterError{Err: wrapped, After: retryAfter(se)}
+	case status == http.StatusNotFound:
+		return fulfillment.Permanent(fmt.Errorf("%s: %w: %w", op, fulfillment.ErrNotFound, stripeError{se}))
+	case status == http.StatusConflict || se.Code == stripe.ErrorCodeLockTimeout:
+		return wrapped
+	case status >= 400 && status < 500:
+		return fulfillment.Permanent(wrapped)
+	default:
+		return wrapped
+	}
+}
+
+// stripeError prints a *stripe.Error in one short line (its own Error is
+// the whole JSON object) and unwraps to it.
+type stripeError struct{ err *stripe.Error }
+
+func (e stripeError) Error() string {
+	s := fmt.Sprintf("stripe %d %s", e.err.HTTPStatusCode, e.err.Type)
+	if e.err.Code != "" {
+		s += "/" + string(e.err.Code)
+	}
+	if e.err.Msg != "" {
+		s += ": " + e.err.Msg
+	}
+	if e.err.RequestID != "" {
+		s += " (request " + e.err.RequestID + ")"
+	}
+	return s
+}
+
+func (e stripeError) Unwrap() error { return e.err }
+
+// retryAfter reads the Retry-After header (seconds or HTTP date) of the
+// answer that carried se.
+func retryAfter(se *stripe.Error) time.Duration {
+	if se.LastResponse == nil {
+		return DefaultRetryAfter
+	}
+	v := se.LastResponse.Header.Get("Retry-After")
+	if v == "" {
+		return DefaultRetryAfter
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+		return time.Duration(secs * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+		return 0
+	}
+	return DefaultRetryAfter
+}
