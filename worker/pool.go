@@ -132,6 +132,10 @@ pull:
 				break pull
 			}
 			r.log.Warn("pull messages", "error", err)
+			select { // no hot loop on a repeating error
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+			}
 			continue
 		}
 		if ctx.Err() != nil {
@@ -267,13 +271,14 @@ type delivery struct {
 	msg     jetstream.Msg
 	m       Message
 	seq     uint64
+	start   time.Time
 	settled atomic.Bool
 }
 
 func (d *delivery) claim() bool { return d.settled.CompareAndSwap(false, true) }
 
 func (r *runner) track(msg jetstream.Msg) *delivery {
-	d := &delivery{msg: msg, m: Message{
+	d := &delivery{msg: msg, start: time.Now(), m: Message{
 		Subject: msg.Subject(),
 		EventID: msg.Headers().Get(jetstream.MsgIDHeader),
 		Data:    msg.Data(),
@@ -312,7 +317,7 @@ func (r *runner) abandon() int {
 		}
 		n++
 		err := d.msg.Nak()
-		r.logOutcome(d, "nak_abandoned", 0, 0, errors.New("handler did not return after cancel"), err)
+		r.logOutcome(d, "nak_abandoned", time.Since(d.start), 0, errors.New("handler did not return after cancel"), err)
 	}
 	return n
 }
@@ -326,7 +331,6 @@ func (r *runner) nakUnstarted(msg jetstream.Msg) {
 
 func (r *runner) process(d *delivery) {
 	defer r.untrack(d)
-	start := time.Now()
 	if d.m.Attempt == 0 { // not a JetStream message: nothing to ack
 		r.logOutcome(d, "invalid", 0, 0, errors.New("message has no JetStream metadata"), nil)
 		return
@@ -337,11 +341,11 @@ func (r *runner) process(d *delivery) {
 	cancel()
 	stopProgress()
 	if !d.claim() {
-		r.logOutcome(d, "abandoned", time.Since(start), 0, herr, nil)
+		r.logOutcome(d, "abandoned", time.Since(d.start), 0, herr, nil)
 		return
 	}
 	outcome, delay, settleErr := r.settle(d, herr)
-	r.logOutcome(d, outcome, time.Since(start), delay, herr, settleErr)
+	r.logOutcome(d, outcome, time.Since(d.start), delay, herr, settleErr)
 }
 
 // keepAlive tells the server at once, then every AckWait/3, that the message
@@ -502,7 +506,7 @@ func (r *runner) logOutcome(d *delivery, outcome string, took, delay time.Durati
 	if delay > 0 {
 		attrs = append(attrs, slog.Duration("retry_in", delay))
 	}
-	if strings.HasPrefix(outcome, "dead_letter") || outcome == "nak_abandoned" {
+	if strings.HasPrefix(outcome, "dead_letter") || strings.HasSuffix(outcome, "abandoned") {
 		level = slog.LevelWarn
 	}
 	if settleErr != nil {
