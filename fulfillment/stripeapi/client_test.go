@@ -24,11 +24,30 @@ import (
 
 const key = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
 
-func emulator(t *testing.T, opts stripeemu.Options) (*stripeemu.Emulator, string) {
+// emulator serves the named fixtures (all of them if none are named).
+func emulator(t *testing.T, opts stripeemu.Options, sessions ...string) (*stripeemu.Emulator, string) {
 	t.Helper()
 	emu := stripeemu.New(opts)
-	if err := emu.Seed(testdata.FS, "stripe"); err != nil {
-		t.Fatalf("seed: %v", err)
+	if len(sessions) == 0 {
+		if err := emu.Seed(testdata.FS, "stripe"); err != nil {
+			t.Fatalf("seed: %v", err)
+		}
+	}
+	for _, id := range sessions {
+		data, err := testdata.FS.ReadFile("stripe/" + id + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fx struct {
+			Session   json.RawMessage   `json:"session"`
+			LineItems []json.RawMessage `json:"line_items"`
+		}
+		if err := json.Unmarshal(data, &fx); err != nil {
+			t.Fatal(err)
+		}
+		if err := emu.AddSession(fx.Session, fx.LineItems); err != nil {
+			t.Fatal(err)
+		}
 	}
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
@@ -124,7 +143,7 @@ func TestLineItems(t *testing.T) {
 
 func TestLineItemsMapping(t *testing.T) {
 	t.Parallel()
-	_, url := emulator(t, stripeemu.Options{})
+	_, url := emulator(t, stripeemu.Options{}, "cs_test_crosssell")
 	got, err := newClient(url).LineItems(context.Background(), "cs_test_crosssell")
 	if err != nil {
 		t.Fatal(err)
@@ -272,18 +291,18 @@ func TestErrors(t *testing.T) {
 		{name: "403", failN: 1, failStatus: 403, call: session("cs_test_digital"), permanent: true, requests: 1},
 		{name: "400", failN: 1, failStatus: 400, call: lineItems("cs_test_digital"), permanent: true, requests: 1},
 		// stripe-go retries 5xx on GET: one failure is absorbed.
-		{name: "500 once: retried by stripe-go", failN: 1, failStatus: 500, call: lineItems("cs_test_bulk"), ok: true, requests: 3},
+		{name: "500 once: retried by stripe-go", failN: 1, failStatus: 500, call: lineItems("cs_test_crosssell"), ok: true, requests: 2},
 		// More failures than retries: a transient error for the caller.
 		{name: "500 beyond retries", failN: 2, failStatus: 500, retries: 1, call: session("cs_test_digital"), requests: 2},
 		{name: "503 no retries", failN: 1, failStatus: 503, retries: -1, call: lineItems("cs_test_digital"), requests: 1},
 		// stripe-go does not retry rate-limit 429s: the caller waits.
 		{name: "429", failN: 1, failStatus: 429, call: session("cs_test_digital"), retryAfter: stripeapi.DefaultRetryAfter, requests: 1},
-		{name: "429 line items", failN: 1, failStatus: 429, call: lineItems("cs_test_bulk"), retryAfter: stripeapi.DefaultRetryAfter, requests: 1},
+		{name: "429 line items", failN: 1, failStatus: 429, call: lineItems("cs_test_crosssell"), retryAfter: stripeapi.DefaultRetryAfter, requests: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			emu, url := emulator(t, stripeemu.Options{})
+			emu, url := emulator(t, stripeemu.Options{}, "cs_test_digital", "cs_test_crosssell")
 			emu.FailNext(tt.failN, tt.failStatus)
 			c := newClient(url, func(cfg *stripeapi.Config) {
 				cfg.MaxNetworkRetries = tt.retries
@@ -342,11 +361,11 @@ func TestRetryAfterHeader(t *testing.T) {
 
 func TestContextCanceled(t *testing.T) {
 	t.Parallel()
-	_, url := emulator(t, stripeemu.Options{})
+	_, url := emulator(t, stripeemu.Options{}, "cs_test_digital")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	c := newClient(url)
-	_, err := c.LineItems(ctx, "cs_test_bulk")
+	_, err := c.LineItems(ctx, "cs_test_digital")
 	if !errors.Is(err, context.Canceled) || fulfillment.IsPermanent(err) {
 		t.Fatalf("err = %v, want transient context.Canceled", err)
 	}
@@ -359,7 +378,7 @@ func TestContextCanceled(t *testing.T) {
 // deadline for its turn fails at once instead of waiting.
 func TestLimiterHonoursDeadline(t *testing.T) {
 	t.Parallel()
-	_, url := emulator(t, stripeemu.Options{})
+	_, url := emulator(t, stripeemu.Options{}, "cs_test_digital")
 	c := newClient(url, func(cfg *stripeapi.Config) { cfg.MaxRPS = 0.001; cfg.MaxNetworkRetries = -1 })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -381,7 +400,7 @@ func TestLimiterHonoursDeadline(t *testing.T) {
 func TestRateLimiterKeepsUnderStripesLimit(t *testing.T) {
 	t.Parallel()
 	const rps, total, workers = 20, 40, 8
-	emu, url := emulator(t, stripeemu.Options{RateLimit: rps})
+	emu, url := emulator(t, stripeemu.Options{RateLimit: rps}, "cs_test_digital")
 	c := newClient(url, func(cfg *stripeapi.Config) { cfg.MaxRPS = rps })
 	jobs := make(chan int, total)
 	for i := range total {
@@ -415,7 +434,7 @@ func TestRateLimiterKeepsUnderStripesLimit(t *testing.T) {
 // that the test above can fail.
 func TestUnthrottledClientIsRateLimited(t *testing.T) {
 	t.Parallel()
-	_, url := emulator(t, stripeemu.Options{RateLimit: 5})
+	_, url := emulator(t, stripeemu.Options{RateLimit: 5}, "cs_test_digital")
 	c := newClient(url)
 	var limited int
 	for range 20 {
@@ -432,7 +451,7 @@ func TestUnthrottledClientIsRateLimited(t *testing.T) {
 
 func TestNeverLogsKeyOrTouchesGlobals(t *testing.T) {
 	t.Parallel()
-	emu, url := emulator(t, stripeemu.Options{})
+	emu, url := emulator(t, stripeemu.Options{}, "cs_test_crosssell")
 	var buf syncBuffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := newClient(url, func(cfg *stripeapi.Config) { cfg.Log = log })

@@ -275,7 +275,7 @@ func (e *Emulator) GenerateSession(id string, items int, paid bool) error {
 		"customer_email": nil, "expires_at": now + 86400, "invoice": nil, "livemode": false, "locale": nil,
 		"metadata": map[string]any{"generated": "true"}, "mode": "payment",
 		"payment_intent": "pi_gen_" + strings.TrimPrefix(id, "cs_"), "payment_link": nil,
-		"payment_method_collection": "if_required", "payment_method_types": []string{method},
+		"payment_method_collection": "always", "payment_method_types": []string{method},
 		"payment_status": paymentStatus, "recovered_from": nil, "setup_intent": nil,
 		"shipping_address_collection": map[string]any{"allowed_countries": []string{"US"}},
 		"shipping_details":            map[string]any{"address": addr, "name": "Load Test"},
@@ -289,19 +289,16 @@ func (e *Emulator) GenerateSession(id string, items int, paid bool) error {
 
 // compactObject splits a JSON object into compact member values.
 func compactObject(raw json.RawMessage) (map[string]json.RawMessage, error) {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return nil, err
+	}
 	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if err := json.Unmarshal(b.Bytes(), &m); err != nil {
 		return nil, err
 	}
 	if m == nil {
 		return nil, errors.New("want a JSON object, got null")
-	}
-	for k, v := range m {
-		var b bytes.Buffer
-		if err := json.Compact(&b, v); err != nil {
-			return nil, err
-		}
-		m[k] = b.Bytes()
 	}
 	return m, nil
 }

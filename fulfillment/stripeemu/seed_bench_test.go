@@ -1,0 +1,16 @@
+package stripeemu_test
+
+import (
+	"testing"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
+	"github.com/fulfillmentd/fulfillmentd/testdata"
+)
+
+func BenchmarkSeed(b *testing.B) {
+	for b.Loop() {
+		if err := stripeemu.New(stripeemu.Options{}).Seed(testdata.FS, "stripe"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
