@@ -137,8 +137,8 @@ type Order struct {
 	ClientReferenceID string            `json:"client_reference_id,omitempty"`
 	Metadata          map[string]string `json:"metadata,omitempty"`
 	LineItems         []LineItem        `json:"line_items"`
-	CreatedAt         time.Time     `json:"created_at"`
-	UpdatedAt         time.Time     `json:"updated_at"`
+	CreatedAt         time.Time         `json:"created_at"`
+	UpdatedAt         time.Time         `json:"updated_at"`
 }
 
 // OrderID is the stable order id of a Checkout Session: the same session

@@ -59,7 +59,9 @@ func (f *fakeStripe) LineItems(context.Context, string) ([]LineItem, error) {
 func TestProcess(t *testing.T) {
 	t.Parallel()
 	items := []LineItem{{ID: "li_1", ProductID: "prod_camera", Quantity: 1}, {ID: "li_2", ProductID: "prod_cloth", Quantity: 1}}
-	sess := func(ps PaymentStatus) Session { return Session{ID: "cs_1", Status: "complete", PaymentStatus: ps, Currency: "usd"} }
+	sess := func(ps PaymentStatus) Session {
+		return Session{ID: "cs_1", Status: "complete", PaymentStatus: ps, Currency: "usd"}
+	}
 	type step struct {
 		ev        Event
 		wantCalls int

@@ -183,6 +183,8 @@ func (a *app) close() {
 		_ = a.ln.Close() // already closed by Shutdown on the normal path
 	}
 	if a.nc != nil {
+		// Naks and terms are fire-and-forget: flush them to the broker first.
+		_ = a.nc.FlushTimeout(2 * time.Second)
 		a.nc.Close()
 	}
 	if a.ns != nil {

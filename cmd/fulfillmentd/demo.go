@@ -43,7 +43,7 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	defer os.RemoveAll(dir)
 
-	level := "warn"
+	level := "error"
 	if *verbose {
 		level = "info"
 	}
@@ -124,10 +124,10 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 			return err
 		}
 	}
-	if err := d.send(ctx, "duplicate delivery (Stripe retries): ", secret, first, http.StatusOK); err != nil {
+	if err := d.send(ctx, "   ← the same event again, as Stripe retries", secret, first, http.StatusOK); err != nil {
 		return err
 	}
-	if err := d.send(ctx, "forged signature (wrong secret):     ", "whsec_attacker", first, http.StatusBadRequest); err != nil {
+	if err := d.send(ctx, "   ← forged: signed with the wrong secret", "whsec_attacker", first, http.StatusBadRequest); err != nil {
 		return err
 	}
 
@@ -181,7 +181,7 @@ type deliverer struct {
 	out    io.Writer
 }
 
-func (d *deliverer) send(ctx context.Context, label, secret string, body []byte, want int) error {
+func (d *deliverer) send(ctx context.Context, note, secret string, body []byte, want int) error {
 	var ev struct{ ID, Type string }
 	_ = json.Unmarshal(body, &ev) // our own event: always valid
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url, bytes.NewReader(body))
@@ -197,7 +197,7 @@ func (d *deliverer) send(ctx context.Context, label, secret string, body []byte,
 	}
 	defer resp.Body.Close()
 	reply, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	fmt.Fprintf(d.out, "  %s%-16s %-42s → %d %s\n", label, ev.ID, ev.Type, resp.StatusCode, strings.TrimSpace(string(reply)))
+	fmt.Fprintf(d.out, "  %-16s %-42s → %d %s%s\n", ev.ID, ev.Type, resp.StatusCode, strings.TrimSpace(string(reply)), note)
 	if resp.StatusCode != want {
 		return fmt.Errorf("deliver %s: got HTTP %d, want %d", ev.ID, resp.StatusCode, want)
 	}
