@@ -253,5 +253,5 @@ func parseTokens(v string) ([]apiToken, error) {
 	return out, nil
 }
 
-func (c config) dbPath() string   { return filepath.Join(c.DataDir, "fulfillment.db") }
-func (c config) natsDir() string  { return filepath.Join(c.DataDir, "nats") }
+func (c config) dbPath() string  { return filepath.Join(c.DataDir, "fulfillment.db") }
+func (c config) natsDir() string { return filepath.Join(c.DataDir, "nats") }

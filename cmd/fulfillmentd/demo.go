@@ -55,7 +55,7 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	emuLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return fmt.Errorf("Stripe emulator: %w", err)
+		return fmt.Errorf("listen for the Stripe emulator: %w", err)
 	}
 	emuSrv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = emuSrv.Serve(emuLn) }() // ends with Close below
@@ -284,4 +284,3 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
 	return hex.EncodeToString(b)
 }
-

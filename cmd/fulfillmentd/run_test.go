@@ -121,12 +121,11 @@ func TestCommands(t *testing.T) {
 
 // service is fulfillmentd running through run, as an operator starts it.
 type service struct {
-	url     string
-	token   string
-	secrets []string
-	cancel  context.CancelFunc
-	done    chan error
-	stderr  *syncBuffer
+	url    string
+	token  string
+	cancel context.CancelFunc
+	done   chan error
+	stderr *syncBuffer
 }
 
 func startService(t *testing.T, env map[string]string) *service {
