@@ -20,6 +20,11 @@ type eventPublisher interface {
 	Publish(ctx context.Context, eventType, eventID string, payload []byte) (duplicate bool, err error)
 }
 
+// publishTimeout bounds the wait for the broker's acknowledgement, well
+// inside Stripe's own delivery timeout: past it the answer is 503 and Stripe
+// delivers again.
+const publishTimeout = 5 * time.Second
+
 // envelope is what the receiver reads of an event: enough to route it.
 // The worker decodes the rest.
 type envelope struct {
@@ -83,7 +88,9 @@ func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events ev
 			return
 		}
 		start := time.Now()
-		dup, err := events.Publish(r.Context(), ev.Type, ev.ID, body)
+		ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
+		dup, err := events.Publish(ctx, ev.Type, ev.ID, body)
+		cancel()
 		if err != nil {
 			log.Error("webhook not durable", "event_id", ev.ID, "type", ev.Type, "err", err.Error())
 			w.Header().Set("Retry-After", "5")
