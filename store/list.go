@@ -1,0 +1,131 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+)
+
+// ErrBadCursor says a ListParams.After is not a cursor this store handed out.
+var ErrBadCursor = errors.New("malformed cursor")
+
+// Page sizes of ListOrders.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 500
+)
+
+// ListParams selects a page of the order change feed.
+type ListParams struct {
+	// After is the cursor to continue from: a Page's NextCursor, or "" for
+	// the start of the feed.
+	After string
+	// Limit is the page size, 1..MaxLimit; 0 (or less) means DefaultLimit,
+	// more than MaxLimit means MaxLimit.
+	Limit int
+	// Status keeps only orders in this status; "" keeps all.
+	Status fulfillment.Status
+}
+
+// Page is one page of the order change feed.
+type Page struct {
+	Orders []fulfillment.Order
+	// NextCursor is always set: the After of the next page. On an empty page
+	// it is the cursor asked for, so a consumer keeps polling with it.
+	NextCursor string
+}
+
+// ListOrders returns orders in the order of their latest change, oldest
+// first. Every change of an order gives it a new, larger position in the
+// feed, so an order that changes after a consumer read it appears again
+// after the consumer's cursor; a consumer that keeps polling with NextCursor
+// sees every order at its latest state. With a Status filter, an order
+// appears while it is in that status.
+//
+// A cursor is the decimal change_seq of the last order returned ("" and "0"
+// are the start). Consumers must treat it as opaque. A malformed cursor is
+// an error wrapping ErrBadCursor.
+func (db *DB) ListOrders(ctx context.Context, p ListParams) (Page, error) {
+	after, err := parseCursor(p.After)
+	if err != nil {
+		return Page{}, err
+	}
+	limit := p.Limit
+	switch {
+	case limit <= 0:
+		limit = DefaultLimit
+	case limit > MaxLimit:
+		limit = MaxLimit
+	}
+
+	tx, err := db.reader.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return Page{}, fmt.Errorf("list orders: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+
+	var rows []orderRow
+	if p.Status == "" {
+		err = tx.SelectContext(ctx, &rows, `SELECT `+orderColumns+` FROM orders
+			WHERE change_seq > ? ORDER BY change_seq LIMIT ?`, after, limit)
+	} else {
+		err = tx.SelectContext(ctx, &rows, `SELECT `+orderColumns+` FROM orders
+			WHERE status = ? AND change_seq > ? ORDER BY change_seq LIMIT ?`, string(p.Status), after, limit)
+	}
+	if err != nil {
+		return Page{}, fmt.Errorf("list orders: %w", err)
+	}
+	page := Page{NextCursor: formatCursor(after)}
+	if len(rows) == 0 {
+		return page, nil
+	}
+
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	query, args, err := sqlx.In(`SELECT `+lineItemColumns+` FROM line_items
+		WHERE order_id IN (?) ORDER BY order_id, position`, ids)
+	if err != nil {
+		return Page{}, fmt.Errorf("list orders: line items query: %w", err)
+	}
+	var itemRows []lineItemRow
+	if err := tx.SelectContext(ctx, &itemRows, query, args...); err != nil {
+		return Page{}, fmt.Errorf("list orders: line items: %w", err)
+	}
+	byOrder := make(map[string][]lineItemRow, len(rows))
+	for _, it := range itemRows {
+		byOrder[it.OrderID] = append(byOrder[it.OrderID], it)
+	}
+
+	page.Orders = make([]fulfillment.Order, len(rows))
+	for i, r := range rows {
+		o, err := r.order()
+		if err != nil {
+			return Page{}, fmt.Errorf("list orders: %w", err)
+		}
+		o.LineItems = lineItems(byOrder[r.ID])
+		page.Orders[i] = o
+	}
+	page.NextCursor = formatCursor(rows[len(rows)-1].ChangeSeq)
+	return page, nil
+}
+
+func parseCursor(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || s[0] == '+' {
+		return 0, fmt.Errorf("list orders: cursor %q: %w", s, ErrBadCursor)
+	}
+	return n, nil
+}
+
+func formatCursor(seq int64) string { return strconv.FormatInt(seq, 10) }

@@ -1,0 +1,429 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+)
+
+// queryer is what reads need: the reader pool, a read transaction or the
+// writer's transaction.
+type queryer interface {
+	sqlx.QueryerContext
+}
+
+const orderColumns = `id, checkout_session_id, status, payment_status, mode, currency,
+	amount_subtotal, amount_total, customer_email, customer_name, customer_phone,
+	shipping_name, shipping_line1, shipping_line2, shipping_city, shipping_state,
+	shipping_postal_code, shipping_country, client_reference_id, metadata,
+	created_at, updated_at, change_seq`
+
+// orderRow is one row of orders.
+type orderRow struct {
+	ID                 string         `db:"id"`
+	CheckoutSessionID  string         `db:"checkout_session_id"`
+	Status             string         `db:"status"`
+	PaymentStatus      string         `db:"payment_status"`
+	Mode               string         `db:"mode"`
+	Currency           string         `db:"currency"`
+	AmountSubtotal     int64          `db:"amount_subtotal"`
+	AmountTotal        int64          `db:"amount_total"`
+	CustomerEmail      string         `db:"customer_email"`
+	CustomerName       string         `db:"customer_name"`
+	CustomerPhone      string         `db:"customer_phone"`
+	ShippingName       sql.NullString `db:"shipping_name"`
+	ShippingLine1      sql.NullString `db:"shipping_line1"`
+	ShippingLine2      sql.NullString `db:"shipping_line2"`
+	ShippingCity       sql.NullString `db:"shipping_city"`
+	ShippingState      sql.NullString `db:"shipping_state"`
+	ShippingPostalCode sql.NullString `db:"shipping_postal_code"`
+	ShippingCountry    sql.NullString `db:"shipping_country"`
+	ClientReferenceID  string         `db:"client_reference_id"`
+	Metadata           sql.NullString `db:"metadata"`
+	CreatedAt          string         `db:"created_at"`
+	UpdatedAt          string         `db:"updated_at"`
+	ChangeSeq          int64          `db:"change_seq"`
+}
+
+func (r orderRow) order() (fulfillment.Order, error) {
+	o := fulfillment.Order{
+		ID:                r.ID,
+		CheckoutSessionID: r.CheckoutSessionID,
+		Status:            fulfillment.Status(r.Status),
+		PaymentStatus:     fulfillment.PaymentStatus(r.PaymentStatus),
+		Mode:              r.Mode,
+		Currency:          r.Currency,
+		AmountSubtotal:    r.AmountSubtotal,
+		AmountTotal:       r.AmountTotal,
+		Customer: fulfillment.Customer{
+			Email: r.CustomerEmail,
+			Name:  r.CustomerName,
+			Phone: r.CustomerPhone,
+		},
+		ClientReferenceID: r.ClientReferenceID,
+	}
+	if r.ShippingName.Valid {
+		o.Shipping = &fulfillment.Shipping{
+			Name: r.ShippingName.String,
+			Address: fulfillment.Address{
+				Line1:      r.ShippingLine1.String,
+				Line2:      r.ShippingLine2.String,
+				City:       r.ShippingCity.String,
+				State:      r.ShippingState.String,
+				PostalCode: r.ShippingPostalCode.String,
+				Country:    r.ShippingCountry.String,
+			},
+		}
+	}
+	if r.Metadata.Valid {
+		if err := json.Unmarshal([]byte(r.Metadata.String), &o.Metadata); err != nil {
+			return o, fmt.Errorf("order %s: metadata: %w", r.ID, err)
+		}
+	}
+	var err error
+	if o.CreatedAt, err = parseTime(r.CreatedAt); err != nil {
+		return o, fmt.Errorf("order %s: created_at: %w", r.ID, err)
+	}
+	if o.UpdatedAt, err = parseTime(r.UpdatedAt); err != nil {
+		return o, fmt.Errorf("order %s: updated_at: %w", r.ID, err)
+	}
+	return o, nil
+}
+
+func newOrderRow(o fulfillment.Order, seq int64) (orderRow, error) {
+	r := orderRow{
+		ID:                o.ID,
+		CheckoutSessionID: o.CheckoutSessionID,
+		Status:            string(o.Status),
+		PaymentStatus:     string(o.PaymentStatus),
+		Mode:              o.Mode,
+		Currency:          o.Currency,
+		AmountSubtotal:    o.AmountSubtotal,
+		AmountTotal:       o.AmountTotal,
+		CustomerEmail:     o.Customer.Email,
+		CustomerName:      o.Customer.Name,
+		CustomerPhone:     o.Customer.Phone,
+		ClientReferenceID: o.ClientReferenceID,
+		CreatedAt:         formatTime(o.CreatedAt),
+		UpdatedAt:         formatTime(o.UpdatedAt),
+		ChangeSeq:         seq,
+	}
+	if s := o.Shipping; s != nil {
+		r.ShippingName = sql.NullString{String: s.Name, Valid: true}
+		r.ShippingLine1 = sql.NullString{String: s.Address.Line1, Valid: true}
+		r.ShippingLine2 = sql.NullString{String: s.Address.Line2, Valid: true}
+		r.ShippingCity = sql.NullString{String: s.Address.City, Valid: true}
+		r.ShippingState = sql.NullString{String: s.Address.State, Valid: true}
+		r.ShippingPostalCode = sql.NullString{String: s.Address.PostalCode, Valid: true}
+		r.ShippingCountry = sql.NullString{String: s.Address.Country, Valid: true}
+	}
+	if o.Metadata != nil {
+		b, err := json.Marshal(o.Metadata)
+		if err != nil {
+			return r, fmt.Errorf("order %s: metadata: %w", o.ID, err)
+		}
+		r.Metadata = sql.NullString{String: string(b), Valid: true}
+	}
+	return r, nil
+}
+
+// lineItemRow is one row of line_items.
+type lineItemRow struct {
+	OrderID        string `db:"order_id"`
+	Position       int    `db:"position"`
+	ID             string `db:"id"`
+	ProductID      string `db:"product_id"`
+	PriceID        string `db:"price_id"`
+	Description    string `db:"description"`
+	Quantity       int64  `db:"quantity"`
+	Currency       string `db:"currency"`
+	AmountSubtotal int64  `db:"amount_subtotal"`
+	AmountDiscount int64  `db:"amount_discount"`
+	AmountTax      int64  `db:"amount_tax"`
+	AmountTotal    int64  `db:"amount_total"`
+	CrossSell      bool   `db:"cross_sell"`
+	CrossSellOf    string `db:"cross_sell_of"`
+}
+
+const lineItemColumns = `order_id, position, id, product_id, price_id, description, quantity,
+	currency, amount_subtotal, amount_discount, amount_tax, amount_total, cross_sell, cross_sell_of`
+
+func (r lineItemRow) lineItem() fulfillment.LineItem {
+	return fulfillment.LineItem{
+		ID:             r.ID,
+		ProductID:      r.ProductID,
+		PriceID:        r.PriceID,
+		Description:    r.Description,
+		Quantity:       r.Quantity,
+		Currency:       r.Currency,
+		AmountSubtotal: r.AmountSubtotal,
+		AmountDiscount: r.AmountDiscount,
+		AmountTax:      r.AmountTax,
+		AmountTotal:    r.AmountTotal,
+		CrossSell:      r.CrossSell,
+		CrossSellOf:    r.CrossSellOf,
+	}
+}
+
+// OrderBySession returns the order of a Checkout Session, or an error
+// wrapping fulfillment.ErrNotFound.
+func (db *DB) OrderBySession(ctx context.Context, sessionID string) (fulfillment.Order, error) {
+	return db.readOrder(ctx, `checkout_session_id = ?`, sessionID)
+}
+
+// Order returns the order whose order id ("ord_...") or Checkout Session id
+// ("cs_...") is id, or an error wrapping fulfillment.ErrNotFound.
+func (db *DB) Order(ctx context.Context, id string) (fulfillment.Order, error) {
+	return db.readOrder(ctx, `(id = ?1 OR checkout_session_id = ?1)`, id)
+}
+
+// readOrder reads one order and its line items in one read transaction, so
+// both come from the same snapshot.
+func (db *DB) readOrder(ctx context.Context, where string, arg string) (fulfillment.Order, error) {
+	tx, err := db.reader.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fulfillment.Order{}, fmt.Errorf("read order %s: begin: %w", arg, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	o, _, err := loadOrder(ctx, tx, where, arg)
+	if err != nil {
+		return o, fmt.Errorf("read order %s: %w", arg, err)
+	}
+	return o, nil
+}
+
+// loadOrder reads the order matching where (one placeholder, bound to arg)
+// and its line items, and returns it with its change_seq.
+func loadOrder(ctx context.Context, q queryer, where string, arg string) (fulfillment.Order, int64, error) {
+	var r orderRow
+	err := sqlx.GetContext(ctx, q, &r, `SELECT `+orderColumns+` FROM orders WHERE `+where, arg)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fulfillment.Order{}, 0, fulfillment.ErrNotFound
+	}
+	if err != nil {
+		return fulfillment.Order{}, 0, fmt.Errorf("select order: %w", err)
+	}
+	o, err := r.order()
+	if err != nil {
+		return o, 0, err
+	}
+	var items []lineItemRow
+	if err := sqlx.SelectContext(ctx, q, &items,
+		`SELECT `+lineItemColumns+` FROM line_items WHERE order_id = ? ORDER BY position`, r.ID); err != nil {
+		return o, 0, fmt.Errorf("select line items: %w", err)
+	}
+	o.LineItems = lineItems(items)
+	return o, r.ChangeSeq, nil
+}
+
+func lineItems(rows []lineItemRow) []fulfillment.LineItem {
+	if len(rows) == 0 {
+		return nil
+	}
+	items := make([]fulfillment.LineItem, len(rows))
+	for i, r := range rows {
+		items[i] = r.lineItem()
+	}
+	return items
+}
+
+// Record applies an event's candidate order in one immediate write
+// transaction:
+//
+//   - an event recorded before returns the stored order and
+//     OutcomeDuplicate, changing nothing;
+//   - a session without an order gets candidate (OutcomeCreated);
+//   - otherwise the stored order and candidate are combined with
+//     fulfillment.Order.Merge: a change is written with candidate.UpdatedAt
+//     and a new change_seq (OutcomeUpdated), no change leaves the order as it
+//     is (OutcomeUnchanged). created_at never changes; line items are written
+//     when they first become known.
+//
+// The event is recorded as processed in the same transaction. A candidate
+// without a Checkout Session id is a permanent error; any other error
+// (database busy or locked included) is transient.
+func (db *DB) Record(ctx context.Context, eventID, eventType string, candidate fulfillment.Order) (fulfillment.Order, fulfillment.Outcome, error) {
+	if eventID == "" || candidate.CheckoutSessionID == "" {
+		return fulfillment.Order{}, "", fulfillment.Permanent(fmt.Errorf(
+			"record event %q: missing event id or checkout session id", eventID))
+	}
+	candidate = normalize(candidate)
+
+	tx, err := db.writer.BeginTxx(ctx, nil)
+	if err != nil {
+		return fulfillment.Order{}, "", fmt.Errorf("record event %s: begin: %w", eventID, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+
+	order, outcome, err := record(ctx, tx, eventID, eventType, candidate)
+	if err != nil {
+		return fulfillment.Order{}, "", fmt.Errorf("record event %s: %w", eventID, err)
+	}
+	if outcome == fulfillment.OutcomeDuplicate {
+		return order, outcome, nil // nothing written: the deferred rollback ends the transaction
+	}
+	if err := tx.Commit(); err != nil {
+		return fulfillment.Order{}, "", fmt.Errorf("record event %s: commit: %w", eventID, err)
+	}
+	return order, outcome, nil
+}
+
+func record(ctx context.Context, tx *sqlx.Tx, eventID, eventType string, candidate fulfillment.Order) (fulfillment.Order, fulfillment.Outcome, error) {
+	var sessionID string
+	err := tx.GetContext(ctx, &sessionID, `SELECT checkout_session_id FROM processed_events WHERE event_id = ?`, eventID)
+	switch {
+	case err == nil:
+		o, _, err := loadOrder(ctx, tx, `checkout_session_id = ?`, sessionID)
+		if err != nil {
+			return o, "", fmt.Errorf("load order of processed event: %w", err)
+		}
+		return o, fulfillment.OutcomeDuplicate, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return fulfillment.Order{}, "", fmt.Errorf("check processed events: %w", err)
+	}
+
+	existing, _, err := loadOrder(ctx, tx, `checkout_session_id = ?`, candidate.CheckoutSessionID)
+	var (
+		order   fulfillment.Order
+		outcome fulfillment.Outcome
+	)
+	switch {
+	case errors.Is(err, fulfillment.ErrNotFound):
+		order, outcome = candidate, fulfillment.OutcomeCreated
+		seq, err := nextChangeSeq(ctx, tx)
+		if err != nil {
+			return order, "", err
+		}
+		if err := insertOrder(ctx, tx, order, seq); err != nil {
+			return order, "", err
+		}
+		if err := insertLineItems(ctx, tx, order.ID, order.LineItems); err != nil {
+			return order, "", err
+		}
+	case err != nil:
+		return fulfillment.Order{}, "", fmt.Errorf("load order: %w", err)
+	default:
+		merged, changed := existing.Merge(candidate)
+		order, outcome = merged, fulfillment.OutcomeUnchanged
+		if changed {
+			outcome = fulfillment.OutcomeUpdated
+			order.UpdatedAt = candidate.UpdatedAt
+			seq, err := nextChangeSeq(ctx, tx)
+			if err != nil {
+				return order, "", err
+			}
+			if err := updateOrder(ctx, tx, order, seq); err != nil {
+				return order, "", err
+			}
+			if len(existing.LineItems) == 0 {
+				if err := insertLineItems(ctx, tx, order.ID, order.LineItems); err != nil {
+					return order, "", err
+				}
+			}
+		}
+	}
+
+	if _, err := tx.ExecContext(ctx, `INSERT INTO processed_events
+		(event_id, event_type, checkout_session_id, outcome, processed_at) VALUES (?, ?, ?, ?, ?)`,
+		eventID, eventType, candidate.CheckoutSessionID, string(outcome), formatTime(candidate.UpdatedAt)); err != nil {
+		return order, "", fmt.Errorf("insert processed event: %w", err)
+	}
+	return order, outcome, nil
+}
+
+// normalize makes o what reading it back gives: times in UTC without a
+// monotonic reading, no line items as nil, and a derived order id if none.
+func normalize(o fulfillment.Order) fulfillment.Order {
+	if o.ID == "" {
+		o.ID = fulfillment.OrderID(o.CheckoutSessionID)
+	}
+	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
+	if len(o.LineItems) == 0 {
+		o.LineItems = nil
+	}
+	return o
+}
+
+// nextChangeSeq is the change_seq of the change being written. The writer's
+// transactions are immediate, hence serial: a larger change_seq always
+// commits later, so a feed reader that has read up to some change_seq never
+// misses a change committed afterwards.
+func nextChangeSeq(ctx context.Context, tx *sqlx.Tx) (int64, error) {
+	var seq int64
+	if err := tx.GetContext(ctx, &seq, `SELECT coalesce(max(change_seq), 0) + 1 FROM orders`); err != nil {
+		return 0, fmt.Errorf("next change seq: %w", err)
+	}
+	return seq, nil
+}
+
+func insertOrder(ctx context.Context, tx *sqlx.Tx, o fulfillment.Order, seq int64) error {
+	r, err := newOrderRow(o, seq)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.NamedExecContext(ctx, `INSERT INTO orders (`+orderColumns+`) VALUES (
+		:id, :checkout_session_id, :status, :payment_status, :mode, :currency,
+		:amount_subtotal, :amount_total, :customer_email, :customer_name, :customer_phone,
+		:shipping_name, :shipping_line1, :shipping_line2, :shipping_city, :shipping_state,
+		:shipping_postal_code, :shipping_country, :client_reference_id, :metadata,
+		:created_at, :updated_at, :change_seq)`, r); err != nil {
+		return fmt.Errorf("insert order: %w", err)
+	}
+	return nil
+}
+
+// updateOrder writes every mutable column of o; id, checkout_session_id and
+// created_at stay as first written.
+func updateOrder(ctx context.Context, tx *sqlx.Tx, o fulfillment.Order, seq int64) error {
+	r, err := newOrderRow(o, seq)
+	if err != nil {
+		return err
+	}
+	res, err := tx.NamedExecContext(ctx, `UPDATE orders SET
+		status = :status, payment_status = :payment_status, mode = :mode, currency = :currency,
+		amount_subtotal = :amount_subtotal, amount_total = :amount_total,
+		customer_email = :customer_email, customer_name = :customer_name, customer_phone = :customer_phone,
+		shipping_name = :shipping_name, shipping_line1 = :shipping_line1, shipping_line2 = :shipping_line2,
+		shipping_city = :shipping_city, shipping_state = :shipping_state,
+		shipping_postal_code = :shipping_postal_code, shipping_country = :shipping_country,
+		client_reference_id = :client_reference_id, metadata = :metadata,
+		updated_at = :updated_at, change_seq = :change_seq
+		WHERE id = :id`, r)
+	if err != nil {
+		return fmt.Errorf("update order: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("update order: %w", err)
+	}
+	if n != 1 {
+		return fmt.Errorf("update order %s: %d rows updated, want 1", o.ID, n)
+	}
+	return nil
+}
+
+func insertLineItems(ctx context.Context, tx *sqlx.Tx, orderID string, items []fulfillment.LineItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO line_items (`+lineItemColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("insert line items: %w", err)
+	}
+	defer func() { _ = stmt.Close() }()
+	for i, it := range items {
+		if _, err := stmt.ExecContext(ctx, orderID, i, it.ID, it.ProductID, it.PriceID, it.Description,
+			it.Quantity, it.Currency, it.AmountSubtotal, it.AmountDiscount, it.AmountTax, it.AmountTotal,
+			it.CrossSell, it.CrossSellOf); err != nil {
+			return fmt.Errorf("insert line item %d (%s): %w", i, it.ID, err)
+		}
+	}
+	return nil
+}

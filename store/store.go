@@ -1,0 +1,140 @@
+// Package store keeps fulfillmentd's orders, processed events and dead
+// letters in SQLite. It owns all SQL.
+//
+// One DB holds two connection pools on the same file: a writer with a single
+// connection whose transactions start with BEGIN IMMEDIATE, so writes are
+// serialised in commit order, and a pool of query-only readers that WAL mode
+// lets run beside the writer.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+// busyTimeout is how long a connection waits for another one's lock (another
+// process on the same file, a WAL checkpoint) before failing with
+// "database is locked".
+const busyTimeout = 5 * time.Second
+
+// readers is the size of the reader pool.
+const readers = 4
+
+// stmtCacheSize is the number of prepared statements go-sqlite3 keeps per
+// connection: every query of this package fits.
+const stmtCacheSize = 32
+
+// DB is the SQLite database of fulfillmentd. It is safe for concurrent use.
+type DB struct {
+	writer *sqlx.DB // MaxOpenConns 1, BEGIN IMMEDIATE
+	reader *sqlx.DB // query_only pool
+}
+
+// Open opens (creating it and its parent directory if missing) the database
+// file at path and brings its schema up to date.
+//
+// Pragmas are set in the DSN so that every connection of both pools gets
+// them: WAL, synchronous=FULL (a committed order survives power loss),
+// foreign keys, a busy timeout, and immediate transactions on the writer.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" || path == ":memory:" {
+		return nil, fmt.Errorf("open store: need a database file path, got %q", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
+		return nil, fmt.Errorf("open store: create directory: %w", err)
+	}
+
+	writer, err := sqlx.Open("sqlite3", dsn(abs, url.Values{
+		"_journal_mode": {"WAL"},
+		"_synchronous":  {"FULL"},
+		"_foreign_keys": {"on"},
+		"_busy_timeout": {strconv.Itoa(int(busyTimeout / time.Millisecond))},
+		"_txlock":       {"immediate"},
+		// go-sqlite3 names it _stmt_cache_size; 0 disables.
+		"_stmt_cache_size": {strconv.Itoa(stmtCacheSize)},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("open store writer: %w", err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+
+	// The writer's first connection sets WAL mode (persistent in the file)
+	// and creates the schema before any reader connects.
+	if err := migrate(ctx, writer); err != nil {
+		_ = writer.Close()
+		return nil, fmt.Errorf("open store %s: %w", abs, err)
+	}
+
+	reader, err := sqlx.Open("sqlite3", dsn(abs, url.Values{
+		"_query_only":      {"on"},
+		"_foreign_keys":    {"on"},
+		"_busy_timeout":    {strconv.Itoa(int(busyTimeout / time.Millisecond))},
+		"_stmt_cache_size": {strconv.Itoa(stmtCacheSize)},
+	}))
+	if err != nil {
+		_ = writer.Close()
+		return nil, fmt.Errorf("open store reader: %w", err)
+	}
+	reader.SetMaxOpenConns(readers)
+	reader.SetMaxIdleConns(readers)
+
+	db := &DB{writer: writer, reader: reader}
+	if err := db.Ping(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open store %s: %w", abs, err)
+	}
+	return db, nil
+}
+
+// dsn is a go-sqlite3 DSN for the file at the absolute path abs: a file: URI,
+// so that any character may appear in the path.
+func dsn(abs string, params url.Values) string {
+	return "file:" + (&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath() + "?" + params.Encode()
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	return errors.Join(db.reader.Close(), db.writer.Close())
+}
+
+// Ping reports whether both pools can run a query: for readiness probes.
+func (db *DB) Ping(ctx context.Context) error {
+	var n int
+	if err := db.writer.GetContext(ctx, &n, `SELECT count(*) FROM schema_migrations`); err != nil {
+		return fmt.Errorf("ping store writer: %w", err)
+	}
+	if err := db.reader.GetContext(ctx, &n, `SELECT count(*) FROM schema_migrations`); err != nil {
+		return fmt.Errorf("ping store reader: %w", err)
+	}
+	return nil
+}
+
+// timeLayout is how times are stored: UTC, fixed width, so that text order is
+// time order. It parses back with time.RFC3339Nano.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("stored time %q: %w", s, err)
+	}
+	return t.UTC(), nil
+}
