@@ -81,7 +81,7 @@ func (db *DB) ListOrders(ctx context.Context, p ListParams) (Page, error) {
 	if err != nil {
 		return Page{}, fmt.Errorf("list orders: %w", err)
 	}
-	page := Page{NextCursor: formatCursor(after)}
+	page := Page{Orders: []fulfillment.Order{}, NextCursor: formatCursor(after)}
 	if len(rows) == 0 {
 		return page, nil
 	}

@@ -12,12 +12,6 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 )
 
-// queryer is what reads need: the reader pool, a read transaction or the
-// writer's transaction.
-type queryer interface {
-	sqlx.QueryerContext
-}
-
 const orderColumns = `id, checkout_session_id, status, payment_status, mode, currency,
 	amount_subtotal, amount_total, customer_email, customer_name, customer_phone,
 	shipping_name, shipping_line1, shipping_line2, shipping_city, shipping_state,
@@ -200,7 +194,7 @@ func (db *DB) readOrder(ctx context.Context, where string, arg string) (fulfillm
 
 // loadOrder reads the order matching where (one placeholder, bound to arg)
 // and its line items, and returns it with its change_seq.
-func loadOrder(ctx context.Context, q queryer, where string, arg string) (fulfillment.Order, int64, error) {
+func loadOrder(ctx context.Context, q sqlx.QueryerContext, where string, arg string) (fulfillment.Order, int64, error) {
 	var r orderRow
 	err := sqlx.GetContext(ctx, q, &r, `SELECT `+orderColumns+` FROM orders WHERE `+where, arg)
 	if errors.Is(err, sql.ErrNoRows) {

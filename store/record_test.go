@@ -358,3 +358,59 @@ func TestRecordCanceledContext(t *testing.T) {
 	// The writer is still usable.
 	mustRecord(t, db, "evt_cancel", fulfillment.EventSessionCompleted, c)
 }
+
+// Two DBs on one file stand for two processes (the daemon and a CLI): their
+// writers serialise on SQLite's write lock, and each session still gets one
+// order and every change its own change_seq.
+func TestRecordFromTwoHandlesOnOneFile(t *testing.T) {
+	t.Parallel()
+	path := t.TempDir() + "/shared.db"
+	ctx := context.Background()
+	var dbs [2]*DB
+	for i := range dbs {
+		db, err := Open(ctx, path)
+		if err != nil {
+			t.Fatalf("Open %d: %v", i, err)
+		}
+		defer db.Close()
+		dbs[i] = db
+	}
+	const sessions, events = 10, 40
+	var wg sync.WaitGroup
+	for h, db := range dbs {
+		for g := range 3 {
+			wg.Go(func() {
+				for n := range events {
+					session := fmt.Sprintf("cs_shared_%d", (n+g)%sessions)
+					st, ps := fulfillment.StatusAwaitingPayment, fulfillment.PaymentUnpaid
+					if n%4 == 3 {
+						st, ps = fulfillment.StatusReadyToShip, fulfillment.PaymentPaid
+					}
+					id := fmt.Sprintf("evt_%d_%d", g, n) // both handles get every event
+					if _, _, err := db.Record(ctx, id, fulfillment.EventSessionCompleted, order(session, st, ps, 2, h*1000+n)); err != nil {
+						t.Errorf("handle %d: Record %s: %v", h, id, err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for table, want := range map[string]int{
+		"orders": sessions, "line_items": 2 * sessions, "processed_events": 3 * events,
+		"(SELECT DISTINCT change_seq FROM orders)": sessions,
+	} {
+		if n := count(t, dbs[0], `SELECT count(*) FROM `+table); n != want {
+			t.Errorf("%s: %d rows, want %d", table, n, want)
+		}
+	}
+	page, err := dbs[1].ListOrders(ctx, ListParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range page.Orders {
+		if o.Status != fulfillment.StatusReadyToShip {
+			t.Errorf("%s: %s, want ready_to_ship", o.CheckoutSessionID, o.Status)
+		}
+	}
+}

@@ -58,9 +58,7 @@ CREATE TABLE processed_events (
     checkout_session_id TEXT NOT NULL,
     outcome             TEXT NOT NULL,
     processed_at        TEXT NOT NULL
-) STRICT;
-
-CREATE INDEX processed_events_session ON processed_events (checkout_session_id);
+) STRICT, WITHOUT ROWID;
 
 -- Events the worker runtime gave up on.
 CREATE TABLE dead_letters (
