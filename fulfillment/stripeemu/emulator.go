@@ -61,8 +61,9 @@ type Emulator struct {
 	failN      int
 	failStatus int
 
-	requests atomic.Int64
-	reqSeq   atomic.Uint64
+	requests    atomic.Int64
+	rateLimited atomic.Int64
+	reqSeq      atomic.Uint64
 	pathMu   sync.Mutex
 	byPath   map[string]int64
 }
@@ -112,6 +113,10 @@ func (e *Emulator) takeFailure() (int, bool) {
 // Requests is the number of API requests served, errors included.
 func (e *Emulator) Requests() int64 { return e.requests.Load() }
 
+// RateLimited is the number of requests answered 429 because they exceeded
+// Options.RateLimit (injected failures not included).
+func (e *Emulator) RateLimited() int64 { return e.rateLimited.Load() }
+
 // RequestsFor is the number of requests served whose URL path starts with
 // prefix, e.g. "/v1/checkout/sessions/cs_test_bulk/line_items".
 func (e *Emulator) RequestsFor(prefix string) int64 {
@@ -158,6 +163,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e.limiter != nil && !e.limiter.Allow() {
+		e.rateLimited.Add(1)
 		writeError(rec, errRateLimit())
 		return
 	}
