@@ -64,8 +64,8 @@ type Emulator struct {
 	requests    atomic.Int64
 	rateLimited atomic.Int64
 	reqSeq      atomic.Uint64
-	pathMu   sync.Mutex
-	byPath   map[string]int64
+	pathMu      sync.Mutex
+	byPath      map[string]int64
 }
 
 // New returns an empty emulator; add sessions with Seed, AddSession or
