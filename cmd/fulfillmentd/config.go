@@ -255,3 +255,14 @@ func parseTokens(v string) ([]apiToken, error) {
 
 func (c config) dbPath() string  { return filepath.Join(c.DataDir, "fulfillment.db") }
 func (c config) natsDir() string { return filepath.Join(c.DataDir, "nats") }
+
+// parseSetting applies one setting's parser, by environment variable name,
+// for commands that take a single setting as their own flag.
+func parseSetting(cfg *config, env, v string) error {
+	for _, s := range settings() {
+		if s.env == env {
+			return s.parse(cfg, v)
+		}
+	}
+	return fmt.Errorf("unknown setting %s", env)
+}

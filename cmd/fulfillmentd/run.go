@@ -17,6 +17,7 @@ const usage = `fulfillmentd turns Stripe Checkout payments into warehouse-ready 
 Usage:
   fulfillmentd serve [flags]   receive webhooks, run workers, serve the warehouse API
   fulfillmentd demo [flags]    the whole pipeline offline, with a built-in Stripe emulator
+  fulfillmentd loadtest [flags] signed checkout events at a rate, with latency and Stripe-use figures
   fulfillmentd version         print the version
 
 Run "fulfillmentd serve -h" for the settings (each flag has an environment variable).
@@ -36,6 +37,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, rest, getenv, stdout, stderr)
 	case "demo":
 		return demo(ctx, rest, getenv, stdout, stderr)
+	case "loadtest":
+		return loadtest(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "fulfillmentd", version())
 		return nil
