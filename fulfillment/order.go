@@ -17,29 +17,43 @@ import (
 type Status string
 
 // Order statuses. An order only ever moves forward: awaiting_payment may become
-// ready_to_ship or canceled; those two are final as far as payment goes.
+// ready_to_ship or canceled; those two are final as far as payment goes. The
+// warehouse then moves a ready_to_ship order on (see shipment.go):
+// in_fulfillment, partially_shipped, shipped.
 const (
-	StatusAwaitingPayment Status = "awaiting_payment"
-	StatusReadyToShip     Status = "ready_to_ship"
-	StatusCanceled        Status = "canceled"
+	StatusAwaitingPayment  Status = "awaiting_payment"
+	StatusReadyToShip      Status = "ready_to_ship"
+	StatusCanceled         Status = "canceled"
+	StatusInFulfillment    Status = "in_fulfillment"
+	StatusPartiallyShipped Status = "partially_shipped"
+	StatusShipped          Status = "shipped"
 )
 
 // Valid reports whether s is a status this version knows.
 func (s Status) Valid() bool {
 	switch s {
-	case StatusAwaitingPayment, StatusReadyToShip, StatusCanceled:
+	case StatusAwaitingPayment, StatusReadyToShip, StatusCanceled,
+		StatusInFulfillment, StatusPartiallyShipped, StatusShipped:
 		return true
 	}
 	return false
 }
 
-// rank orders statuses along the payment lifecycle; a higher rank never moves back.
+// rank orders statuses along the order's life; a higher rank never moves back.
+// Warehouse statuses rank after every payment status, so a payment event that
+// arrives late never moves a shipped order back to ready_to_ship.
 func (s Status) rank() int {
 	switch s {
 	case StatusAwaitingPayment:
 		return 1
 	case StatusReadyToShip, StatusCanceled:
 		return 2
+	case StatusInFulfillment:
+		return 3
+	case StatusPartiallyShipped:
+		return 4
+	case StatusShipped:
+		return 5
 	}
 	return 0
 }
@@ -137,8 +151,12 @@ type Order struct {
 	ClientReferenceID string            `json:"client_reference_id,omitempty"`
 	Metadata          map[string]string `json:"metadata,omitempty"`
 	LineItems         []LineItem        `json:"line_items"`
-	CreatedAt         time.Time         `json:"created_at"`
-	UpdatedAt         time.Time         `json:"updated_at"`
+	// Acknowledgement and Shipments are the warehouse's: set by Acknowledge
+	// and Ship, kept as they are by Merge.
+	Acknowledgement *Acknowledgement `json:"acknowledgement,omitempty"`
+	Shipments       []Shipment       `json:"shipments"`
+	CreatedAt       time.Time        `json:"created_at"`
+	UpdatedAt       time.Time        `json:"updated_at"`
 }
 
 // OrderID is the stable order id of a Checkout Session: the same session
