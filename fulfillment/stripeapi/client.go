@@ -18,7 +18,6 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/checkout/session"
 	"github.com/stripe/stripe-go/v76/client"
-	"golang.org/x/time/rate"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 )
@@ -40,7 +39,8 @@ type Config struct {
 	// BaseURL is the API's base URL; "" means https://api.stripe.com.
 	BaseURL string
 	// MaxRPS is the ceiling of requests per second across every caller of
-	// this Client, retries included. 0 means no client-side limit.
+	// this Client, retries included. A 429 slows the pace below it for a
+	// while (see Rate). 0 means no client-side limit.
 	MaxRPS float64
 	// HTTPClient is used (copied, with its transport wrapped) for every
 	// request. Nil means a client with DefaultTimeout.
@@ -59,6 +59,7 @@ type Config struct {
 type Client struct {
 	sessions *session.Client
 	requests *atomic.Int64
+	throttle *throttle
 }
 
 // New returns a Client. It builds its own stripe-go backend and does not
@@ -74,11 +75,8 @@ func New(cfg Config) *Client {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	limit := rate.Inf
-	if cfg.MaxRPS > 0 {
-		limit = rate.Limit(cfg.MaxRPS)
-	}
-	hc.Transport = &throttle{next: next, limiter: rate.NewLimiter(limit, burst), requests: requests}
+	th := newThrottle(next, cfg.MaxRPS, requests)
+	hc.Transport = th
 
 	log := cfg.Log
 	if log == nil {
@@ -104,12 +102,19 @@ func New(cfg Config) *Client {
 		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, &stripe.BackendConfig{HTTPClient: hc, LeveledLogger: bc.LeveledLogger}),
 	}
 	api := client.New(cfg.SecretKey, backends)
-	return &Client{sessions: api.CheckoutSessions, requests: requests}
+	return &Client{sessions: api.CheckoutSessions, requests: requests, throttle: th}
 }
 
 // Requests is the number of HTTP requests this Client has sent, stripe-go's
 // retries included.
 func (c *Client) Requests() int64 { return c.requests.Load() }
+
+// RateLimited is the number of 429 answers this Client has received.
+func (c *Client) RateLimited() int64 { return c.throttle.limited.Load() }
+
+// Rate is the current pace in requests per second: MaxRPS, or less for a
+// while after 429s. 0 means unlimited (MaxRPS 0).
+func (c *Client) Rate() float64 { return c.throttle.rate() }
 
 // Session retrieves a Checkout Session's current state (one request, plus
 // stripe-go's retries).
@@ -203,29 +208,6 @@ func LineItemFromStripe(li *stripe.LineItem) fulfillment.LineItem {
 		}
 	}
 	return out
-}
-
-// throttle paces every request through one limiter and counts them. It sits
-// under stripe-go, so stripe-go's retries wait for their turn too.
-type throttle struct {
-	next     http.RoundTripper
-	limiter  *rate.Limiter
-	requests *atomic.Int64
-}
-
-func (t *throttle) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
-	if err := t.limiter.Wait(ctx); err != nil {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		if ctx.Err() == nil { // the wait would outlast ctx's deadline
-			err = fmt.Errorf("%v: %w", err, context.DeadlineExceeded)
-		}
-		return nil, fmt.Errorf("stripe rate limiter: %w", err)
-	}
-	t.requests.Add(1)
-	return t.next.RoundTrip(req)
 }
 
 // leveledLogger adapts stripe-go's logger to slog. stripe-go logs every
