@@ -22,18 +22,41 @@ func TestBackoff(t *testing.T) {
 		max     time.Duration
 	}{
 		{1, almostOne, 999 * time.Millisecond, time.Second},
+		{1, zero, 500 * time.Millisecond, 500 * time.Millisecond},
 		{2, almostOne, 1999 * time.Millisecond, 2 * time.Second},
-		{3, half, 2 * time.Second, 2 * time.Second},
+		{3, half, 3 * time.Second, 3 * time.Second}, // 4s ceiling: 2s + 0.5·2s
 		{9, almostOne, 255 * time.Second, 256 * time.Second},
-		{10, almostOne, 299 * time.Second, 5 * time.Minute}, // 512s capped
-		{1000, almostOne, 299 * time.Second, 5 * time.Minute},
+		{10, zero, 256 * time.Second, 256 * time.Second},
+		{11, almostOne, 899 * time.Second, 15 * time.Minute}, // 1024s capped
+		{11, zero, 450 * time.Second, 450 * time.Second},
+		{1000, almostOne, 899 * time.Second, 15 * time.Minute},
 		{0, almostOne, 999 * time.Millisecond, time.Second},
-		{5, zero, 0, 0}, // full jitter reaches down to zero
+		{-3, zero, 500 * time.Millisecond, 500 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		got := worker.Backoff(tt.attempt, tt.random)
 		if got < tt.min || got > tt.max {
 			t.Errorf("Backoff(%d) = %s, want in [%s, %s]", tt.attempt, got, tt.min, tt.max)
+		}
+	}
+}
+
+func TestBackoffTotal(t *testing.T) {
+	t.Parallel()
+	zero := func() float64 { return 0 }
+	// Floors: 0.5+1+...+256 = 511.5 s for the first 10 delays, then 450 s each.
+	tests := []struct {
+		deliveries int
+		want       time.Duration
+	}{
+		{1, 0},
+		{2, 500 * time.Millisecond},
+		{11, 511500 * time.Millisecond},
+		{12, 961500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := worker.BackoffTotal(tt.deliveries, zero); got != tt.want {
+			t.Errorf("BackoffTotal(%d) = %s, want %s", tt.deliveries, got, tt.want)
 		}
 	}
 }

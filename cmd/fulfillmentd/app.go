@@ -20,8 +20,12 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
-// maxDeliver bounds attempts per event before it becomes a dead letter.
-const maxDeliver = 30
+// maxDeliver bounds deliveries per event before it becomes a dead letter.
+// With worker.Backoff (exponential from 1 s, capped at 15 min, at least half
+// of each ceiling) the 41 waits between 42 deliveries add up to at least
+// 4 h 01 min (expected about 6 h, at most 8 h): a Stripe outage of a few
+// hours is ridden out. TestRetriesRideOutAnOutage checks the floor.
+const maxDeliver = 42
 
 // app is one fulfillmentd process: receiver, workers, broker connection (and
 // the embedded broker), database.
