@@ -67,7 +67,8 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	if a.js, err = jetstream.New(a.nc); err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	consumer, err := worker.Setup(ctx, a.js, worker.StreamConfig{Workers: cfg.Workers, MaxDeliver: maxDeliver})
+	consumer, err := worker.Setup(ctx, a.js, worker.StreamConfig{Workers: cfg.Workers, MaxDeliver: maxDeliver,
+		Replicas: cfg.NATSReplicas, AckWait: cfg.AckWait})
 	if err != nil {
 		return nil, fmt.Errorf("set up stream: %w", err)
 	}
@@ -76,10 +77,11 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		return nil, fmt.Errorf("webhook secrets: %w", err)
 	}
 	a.stripe = stripeapi.New(stripeapi.Config{
-		SecretKey: cfg.StripeSecretKey,
-		BaseURL:   cfg.StripeAPIBase,
-		MaxRPS:    cfg.StripeMaxRPS,
-		Log:       log,
+		SecretKey:  cfg.StripeSecretKey,
+		BaseURL:    cfg.StripeAPIBase,
+		MaxRPS:     cfg.StripeMaxRPS,
+		HTTPClient: cfg.stripeHTTPClient(),
+		Log:        log,
 	})
 	proc := &fulfillment.Processor{Stripe: a.stripe, Orders: a.db, CrossSells: cfg.CrossSells, Log: log}
 	a.pool = &worker.Pool{

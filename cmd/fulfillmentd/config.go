@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -33,6 +34,9 @@ type config struct {
 	CrossSells       fulfillment.CrossSells
 	Tolerance        time.Duration
 	NATSSyncInterval time.Duration // 0: fsync every write
+	NATSReplicas     int           // stream replicas: 1, or 3 on a NATS cluster
+	AckWait          time.Duration // redelivery delay of a message whose worker died
+	StripeTimeout    time.Duration // one Stripe API request, stripe-go's retries apart
 	LogFormat        string
 	LogLevel         string
 }
@@ -151,6 +155,33 @@ func settings() []setting {
 				c.NATSSyncInterval = d
 				return nil
 			}},
+		{env: "FULFILLMENT_NATS_REPLICAS", flag: "nats-replicas", def: "1", usage: "replicas of the event stream: 1, or 3 (or 5) on an external NATS cluster",
+			parse: func(c *config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 5 {
+					return errors.New("want a whole number from 1 to 5")
+				}
+				c.NATSReplicas = n
+				return nil
+			}},
+		{env: "FULFILLMENT_ACK_WAIT", flag: "ack-wait", def: "60s", usage: "how long an event taken by a worker that died (crash, kill) waits before redelivery; each handler may run half of it",
+			parse: func(c *config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 2*time.Second {
+					return errors.New("want a duration of at least 2s, such as 60s")
+				}
+				c.AckWait = d
+				return nil
+			}},
+		{env: "STRIPE_TIMEOUT", flag: "stripe-timeout", def: "20s", usage: "timeout of one Stripe API request (stripe-go retries network errors and 5xx twice)",
+			parse: func(c *config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 100*time.Millisecond {
+					return errors.New("want a duration of at least 100ms, such as 20s")
+				}
+				c.StripeTimeout = d
+				return nil
+			}},
 		{env: "FULFILLMENT_LOG_FORMAT", flag: "log-format", def: "json", usage: "log format: json or text",
 			parse: func(c *config, v string) error {
 				if v != "json" && v != "text" {
@@ -255,6 +286,15 @@ func parseTokens(v string) ([]apiToken, error) {
 
 func (c config) dbPath() string  { return filepath.Join(c.DataDir, "fulfillment.db") }
 func (c config) natsDir() string { return filepath.Join(c.DataDir, "nats") }
+
+// stripeHTTPClient is the client for Stripe's API: nil (stripeapi's default
+// timeout) when StripeTimeout is unset, as in configs built in code.
+func (c config) stripeHTTPClient() *http.Client {
+	if c.StripeTimeout <= 0 {
+		return nil
+	}
+	return &http.Client{Timeout: c.StripeTimeout}
+}
 
 // parseSetting applies one setting's parser, by environment variable name,
 // for commands that take a single setting as their own flag.

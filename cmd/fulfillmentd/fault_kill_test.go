@@ -30,6 +30,8 @@ func TestFaultKill(t *testing.T) {
 	env := serviceEnv(t, stripeSrv.URL)
 	env["STRIPE_MAX_RPS"] = "2000"
 	env["FULFILLMENT_LOG_LEVEL"] = "warn"
+	// Events a killed process had taken come back after the ack wait.
+	env["FULFILLMENT_ACK_WAIT"] = "5s"
 	dataDir := env["FULFILLMENT_DATA_DIR"]
 
 	var (
