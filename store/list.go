@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -31,6 +32,9 @@ type ListParams struct {
 	Limit int
 	// Status keeps only orders in this status; "" keeps all.
 	Status fulfillment.Status
+	// UpdatedSince keeps only orders last updated at or after this time;
+	// zero keeps all.
+	UpdatedSince time.Time
 }
 
 // Page is one page of the order change feed.
@@ -70,14 +74,17 @@ func (db *DB) ListOrders(ctx context.Context, p ListParams) (Page, error) {
 	}
 	defer func() { _ = tx.Rollback() }()
 
-	var rows []orderRow
-	if p.Status == "" {
-		err = tx.SelectContext(ctx, &rows, `SELECT `+orderColumns+` FROM orders
-			WHERE change_seq > ? ORDER BY change_seq LIMIT ?`, after, limit)
-	} else {
-		err = tx.SelectContext(ctx, &rows, `SELECT `+orderColumns+` FROM orders
-			WHERE status = ? AND change_seq > ? ORDER BY change_seq LIMIT ?`, string(p.Status), after, limit)
+	where, args := `change_seq > ?`, []any{after}
+	if p.Status != "" {
+		where, args = where+` AND status = ?`, append(args, string(p.Status))
 	}
+	if !p.UpdatedSince.IsZero() {
+		// Stored times are fixed-width UTC text: text order is time order.
+		where, args = where+` AND updated_at >= ?`, append(args, formatTime(p.UpdatedSince))
+	}
+	var rows []orderRow
+	err = tx.SelectContext(ctx, &rows, `SELECT `+orderColumns+` FROM orders
+		WHERE `+where+` ORDER BY change_seq LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return Page{}, fmt.Errorf("list orders: %w", err)
 	}
@@ -112,6 +119,9 @@ func (db *DB) ListOrders(ctx context.Context, p ListParams) (Page, error) {
 		}
 		o.LineItems = lineItems(byOrder[r.ID])
 		page.Orders[i] = o
+	}
+	if err := attachWarehouse(ctx, tx, page.Orders); err != nil {
+		return Page{}, fmt.Errorf("list orders: %w", err)
 	}
 	page.NextCursor = formatCursor(rows[len(rows)-1].ChangeSeq)
 	return page, nil

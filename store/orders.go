@@ -213,7 +213,11 @@ func loadOrder(ctx context.Context, q sqlx.QueryerContext, where string, arg str
 		return o, 0, fmt.Errorf("select line items: %w", err)
 	}
 	o.LineItems = lineItems(items)
-	return o, r.ChangeSeq, nil
+	one := []fulfillment.Order{o}
+	if err := attachWarehouse(ctx, q, one); err != nil {
+		return o, 0, err
+	}
+	return one[0], r.ChangeSeq, nil
 }
 
 func lineItems(rows []lineItemRow) []fulfillment.LineItem {
@@ -239,7 +243,8 @@ func lineItems(rows []lineItemRow) []fulfillment.LineItem {
 //     is (OutcomeUnchanged). created_at never changes; line items are written
 //     when they first become known.
 //
-// The event is recorded as processed in the same transaction. A candidate
+// The event is recorded as processed, and a change (created or updated)
+// written to the outbox, in the same transaction. A candidate
 // without a Checkout Session id is a permanent error; any other error
 // (database busy or locked included) is transient.
 func (db *DB) Record(ctx context.Context, eventID, eventType string, candidate fulfillment.Order) (fulfillment.Order, fulfillment.Outcome, error) {
@@ -264,6 +269,9 @@ func (db *DB) Record(ctx context.Context, eventID, eventType string, candidate f
 	}
 	if err := tx.Commit(); err != nil {
 		return fulfillment.Order{}, "", fmt.Errorf("record event %s: commit: %w", eventID, err)
+	}
+	if outcome == fulfillment.OutcomeCreated || outcome == fulfillment.OutcomeUpdated {
+		db.outboxWritten()
 	}
 	return order, outcome, nil
 }
@@ -300,6 +308,9 @@ func record(ctx context.Context, tx *sqlx.Tx, eventID, eventType string, candida
 		if err := insertLineItems(ctx, tx, order.ID, order.LineItems); err != nil {
 			return order, "", err
 		}
+		if err := writeOutbox(ctx, tx, order, seq); err != nil {
+			return order, "", err
+		}
 	case err != nil:
 		return fulfillment.Order{}, "", fmt.Errorf("load order: %w", err)
 	default:
@@ -319,6 +330,9 @@ func record(ctx context.Context, tx *sqlx.Tx, eventID, eventType string, candida
 				if err := insertLineItems(ctx, tx, order.ID, order.LineItems); err != nil {
 					return order, "", err
 				}
+			}
+			if err := writeOutbox(ctx, tx, order, seq); err != nil {
+				return order, "", err
 			}
 		}
 	}

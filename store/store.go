@@ -35,8 +35,9 @@ const stmtCacheSize = 32
 
 // DB is the SQLite database of fulfillmentd. It is safe for concurrent use.
 type DB struct {
-	writer *sqlx.DB // MaxOpenConns 1, BEGIN IMMEDIATE
+	writer *sqlx.DB // MaxOpenConns 1, BEGIN IMMEDIATE; the reader pool for OpenReadOnly
 	reader *sqlx.DB // query_only pool
+	outbox chan struct{}
 }
 
 // Open opens (creating it and its parent directory if missing) the database
@@ -94,7 +95,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
 
-	db := &DB{writer: writer, reader: reader}
+	db := &DB{writer: writer, reader: reader, outbox: make(chan struct{}, 1)}
 	if err := db.Ping(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
@@ -110,6 +111,9 @@ func dsn(abs string, params url.Values) string {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	if db.writer == db.reader {
+		return db.reader.Close()
+	}
 	return errors.Join(db.reader.Close(), db.writer.Close())
 }
 
