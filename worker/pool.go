@@ -20,7 +20,7 @@ import (
 // Message is one delivery of a stored event.
 type Message struct {
 	Subject   string
-	EventID   string // Nats-Msg-Id header
+	EventID   string // Stripe event id: HeaderEventID on a replay, else Nats-Msg-Id
 	Data      []byte
 	Attempt   int       // deliveries so far, this one included (1-based)
 	Published time.Time // when the stream stored the event
@@ -280,7 +280,7 @@ func (d *delivery) claim() bool { return d.settled.CompareAndSwap(false, true) }
 func (r *runner) track(msg jetstream.Msg) *delivery {
 	d := &delivery{msg: msg, start: time.Now(), m: Message{
 		Subject: msg.Subject(),
-		EventID: msg.Headers().Get(jetstream.MsgIDHeader),
+		EventID: eventID(msg.Headers()), // the Stripe event id, replays included
 		Data:    msg.Data(),
 	}}
 	if meta, err := msg.Metadata(); err == nil {

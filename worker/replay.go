@@ -1,0 +1,183 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+)
+
+// Replays: events put (back) on STRIPE_EVENTS from the store's replay queue
+// (fulfillmentd dlq retry, reconcile). Any process may queue a replay in
+// SQLite; the process that runs the workers publishes them with a Replayer,
+// so that one path works with the embedded broker (which no other process
+// can reach) and with an external one alike.
+
+// HeaderEventID carries the Stripe event id of a replayed message, whose
+// Nats-Msg-Id differs from it (see ReplayMsgID). The pool reads it, so a
+// replay that fails again is dead-lettered under the event's own id.
+const HeaderEventID = "Fulfillment-Event-Id"
+
+// Defaults of Replayer.
+const (
+	DefaultReplayPoll  = time.Second
+	replayBatch        = 100
+	replayPublishWait  = 5 * time.Second
+	replayMarkWait     = 5 * time.Second
+	replayFailLogLevel = 5 // from this many failed rounds in a row, log at error
+)
+
+// ReplayMsgID is the Nats-Msg-Id of a replay: "<event id>:replay:<replay id>".
+// It differs from the event's own id, which the stream's duplicate window
+// may still hold (it would swallow the replay), and stays the same for
+// every publish attempt of one replay (a retry after a lost PubAck is
+// deduplicated). Processing stays idempotent either way: the store records
+// each event id once.
+func ReplayMsgID(rp fulfillment.Replay) string {
+	return rp.EventID + ":replay:" + strconv.FormatInt(rp.ID, 10)
+}
+
+// eventID is the Stripe event id of a message: HeaderEventID on a replay,
+// its Nats-Msg-Id otherwise.
+func eventID(h nats.Header) string {
+	if id := h.Get(HeaderEventID); id != "" {
+		return id
+	}
+	return h.Get(jetstream.MsgIDHeader)
+}
+
+// PublishReplay stores a replay on subject SubjectPrefix+EventType with
+// Nats-Msg-Id ReplayMsgID(rp) and HeaderEventID rp.EventID, and returns
+// once the stream has acknowledged it. duplicate reports that this replay
+// was published before (within the duplicate window).
+func (p *Publisher) PublishReplay(ctx context.Context, rp fulfillment.Replay) (duplicate bool, err error) {
+	if rp.EventID == "" || rp.ID == 0 {
+		return false, errors.New("publish replay: missing event id or replay id")
+	}
+	if !validEventType(rp.EventType) {
+		return false, fmt.Errorf("publish replay of %s: event type %q is not a valid subject suffix", rp.EventID, rp.EventType)
+	}
+	msg := nats.NewMsg(SubjectPrefix + rp.EventType)
+	msg.Data = rp.Payload
+	msg.Header.Set(HeaderEventID, rp.EventID)
+	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ReplayMsgID(rp)), jetstream.WithExpectStream(StreamName))
+	if err != nil {
+		return false, fmt.Errorf("publish replay %s: %w", ReplayMsgID(rp), err)
+	}
+	return ack.Duplicate, nil
+}
+
+// ReplayStore is the queue of replays.
+type ReplayStore interface {
+	PendingReplays(ctx context.Context, limit int) ([]fulfillment.Replay, error)
+	// MarkReplayed records that a replay is on the stream.
+	MarkReplayed(ctx context.Context, id int64, at time.Time) error
+}
+
+// Replayer publishes the replays queued in a ReplayStore, oldest first,
+// and marks each one once the stream has it. A crash between the two
+// publishes it again at the next start: the same Nats-Msg-Id, deduplicated
+// by the stream.
+type Replayer struct {
+	Store     ReplayStore
+	Publisher *Publisher
+	// Poll is how often the queue is read (other processes add to it);
+	// 0 → DefaultReplayPoll.
+	Poll time.Duration
+	// Wake, if set, makes the Replayer read the queue at once: for replays
+	// queued by the same process.
+	Wake <-chan struct{}
+	Log  *slog.Logger
+	Now  func() time.Time
+}
+
+// Run publishes pending replays until ctx is done, then returns nil. A
+// failed round (broker or database unavailable) is logged and tried again
+// at the next poll.
+func (r *Replayer) Run(ctx context.Context) error {
+	if r.Store == nil || r.Publisher == nil {
+		return errors.New("replayer: Store and Publisher are required")
+	}
+	poll := r.Poll
+	if poll <= 0 {
+		poll = DefaultReplayPoll
+	}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	failures := 0
+	for {
+		n, err := r.PublishPending(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			failures++
+			level := slog.LevelWarn
+			if failures >= replayFailLogLevel {
+				level = slog.LevelError
+			}
+			r.log().Log(ctx, level, "replays not published; trying again", "published", n, "failed_rounds", failures, "error", err)
+		default:
+			failures = 0
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-r.Wake:
+		}
+	}
+}
+
+// PublishPending publishes every replay pending now and returns how many it
+// published. It stops at the first failure.
+func (r *Replayer) PublishPending(ctx context.Context) (int, error) {
+	published := 0
+	for {
+		batch, err := r.Store.PendingReplays(ctx, replayBatch)
+		if err != nil {
+			return published, err
+		}
+		for _, rp := range batch {
+			pctx, cancel := context.WithTimeout(ctx, replayPublishWait)
+			dup, err := r.Publisher.PublishReplay(pctx, rp)
+			cancel()
+			if err != nil {
+				return published, err
+			}
+			mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replayMarkWait)
+			err = r.Store.MarkReplayed(mctx, rp.ID, r.now())
+			cancel()
+			if err != nil {
+				return published, fmt.Errorf("replay %s published, not marked (it will be published again, deduplicated): %w", ReplayMsgID(rp), err)
+			}
+			published++
+			r.log().Info("event replayed", "event_id", rp.EventID, "type", rp.EventType, "msg_id", ReplayMsgID(rp),
+				"reason", rp.Reason, "requested_at", rp.RequestedAt, "duplicate", dup)
+		}
+		if len(batch) < replayBatch {
+			return published, nil
+		}
+	}
+}
+
+func (r *Replayer) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Replayer) log() *slog.Logger {
+	if r.Log != nil {
+		return r.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
