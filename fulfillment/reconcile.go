@@ -1,0 +1,300 @@
+package fulfillment
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+)
+
+// EventRetention is how far back Stripe lists events (GET /v1/events).
+const EventRetention = 30 * 24 * time.Hour
+
+// reconcileProgressEvery is how many sessions pass between progress reports.
+const reconcileProgressEvery = 100
+
+// StripeHistory lists what happened on Stripe, raw as Stripe returns it.
+type StripeHistory interface {
+	// CompletedSessions calls fn for every Checkout Session with status
+	// complete created at or after since.
+	CompletedSessions(ctx context.Context, since time.Time, fn func(s Session, raw json.RawMessage) error) error
+	// CheckoutEvents calls fn for every checkout payment event (the types
+	// Handles accepts) created at or after since.
+	CheckoutEvents(ctx context.Context, since time.Time, fn func(ev Event, raw json.RawMessage) error) error
+}
+
+// ReconcileStore is what reconcile reads of the orders and writes to the
+// replay queue.
+type ReconcileStore interface {
+	OrderBySession(ctx context.Context, sessionID string) (Order, error)
+	EventProcessed(ctx context.Context, eventID string) (bool, error)
+	// DeadLetter returns an error wrapping ErrNotFound for an event that is
+	// not a dead letter.
+	DeadLetter(ctx context.Context, eventID string) (DeadLetter, error)
+	// EnqueueReplay queues an event; queued is false when a replay of the
+	// same event id is pending already.
+	EnqueueReplay(ctx context.Context, rp Replay) (r Replay, queued bool, err error)
+}
+
+// Reconciler is the use case "catch what never arrived": it compares the
+// completed Checkout Sessions on Stripe with the orders, and queues the
+// Stripe events that bring every missing or lagging order up to date.
+type Reconciler struct {
+	Stripe StripeHistory
+	Store  ReconcileStore
+	Now    func() time.Time
+	Log    *slog.Logger
+	// Found, if set, is called for every session found missing or lagging.
+	Found func(Finding)
+	// Progress, if set, is called after the events are listed and then
+	// every 100 sessions, with the counts so far.
+	Progress func(ReconcileSummary)
+}
+
+// Finding is a session whose order is missing or behind, and what
+// reconcile did about it.
+type Finding struct {
+	SessionID string
+	Problem   string // such as "no order" or "order awaiting_payment, session paid"
+	// Queued lists the events queued for replay (or, on a dry run, that
+	// would be). An id starting "reconcile:" is an event reconcile built.
+	Queued []string
+	// AlreadyQueued lists events whose replay was pending already.
+	AlreadyQueued []string
+	// DeadLetters lists the session's events that are dead letters: left
+	// to `fulfillmentd dlq`, reconcile does not retry them.
+	DeadLetters []string
+}
+
+// ReconcileSummary counts what a reconcile run saw and did.
+type ReconcileSummary struct {
+	Since        time.Time
+	DryRun       bool
+	Events       int // checkout payment events listed
+	Checked      int // completed sessions checked
+	Missing      int // sessions without an order
+	Lagging      int // orders behind their session's payment state
+	Enqueued     int // events queued for replay (dry run: that would be)
+	Synthesized  int // of Enqueued, events built from the session
+	Pending      int // events whose replay was queued before and waits
+	DeadLettered int // events skipped because they are dead letters
+}
+
+// sessionEvent is a listed event of one session.
+type sessionEvent struct {
+	id, typ string
+	created time.Time
+	raw     json.RawMessage
+}
+
+// Run reconciles the sessions completed since since. It lists the
+// checkout payment events of the same period (at most EventRetention back)
+// first, then every completed session, and for each session whose order is
+// missing, or is awaiting payment while the session is paid or a
+// async_payment_failed event exists, queues:
+//
+//   - the session's listed events that were not processed and are not dead
+//     letters, oldest first (processing is idempotent and order-free, so
+//     replaying all of them is safe);
+//   - when it has none and none is a dead letter (the event was never
+//     created, or is older than Stripe keeps events): a
+//     checkout.session.completed event built from the session as just
+//     listed, with id "reconcile:<session id>:<payment_status>". The id is
+//     the same on every run for the same state, so a second run cannot make
+//     a second one; a session that is paid later gets a new id, so its
+//     order can move on.
+//
+// With dryRun it queues nothing and reports what it would queue. Running it
+// again before the queued events are processed queues nothing new (one
+// pending replay per event); after, there is nothing left to find.
+func (r *Reconciler) Run(ctx context.Context, since time.Time, dryRun bool) (ReconcileSummary, error) {
+	sum := ReconcileSummary{Since: since.UTC(), DryRun: dryRun}
+	if r.Stripe == nil || r.Store == nil {
+		return sum, errors.New("reconcile: Stripe and Store are required")
+	}
+	now := r.now()
+	eventsSince := since
+	if oldest := now.Add(-EventRetention); eventsSince.Before(oldest) {
+		eventsSince = oldest
+	}
+	bySession := make(map[string][]sessionEvent)
+	err := r.Stripe.CheckoutEvents(ctx, eventsSince, func(ev Event, raw json.RawMessage) error {
+		if !Handles(ev.Type) || ev.Session.ID == "" {
+			return nil
+		}
+		sum.Events++
+		bySession[ev.Session.ID] = append(bySession[ev.Session.ID], sessionEvent{id: ev.ID, typ: ev.Type, created: ev.Created, raw: raw})
+		return nil
+	})
+	if err != nil {
+		return sum, fmt.Errorf("reconcile: list events: %w", err)
+	}
+	r.progress(sum)
+
+	err = r.Stripe.CompletedSessions(ctx, since, func(s Session, raw json.RawMessage) error {
+		sum.Checked++
+		defer func() {
+			if sum.Checked%reconcileProgressEvery == 0 {
+				r.progress(sum)
+			}
+		}()
+		events := bySession[s.ID]
+		problem, err := r.problem(ctx, s, events)
+		if err != nil || problem == "" {
+			return err
+		}
+		f, err := r.fix(ctx, s, raw, events, now, dryRun)
+		if err != nil {
+			return err
+		}
+		f.Problem = problem
+		if problem == "no order" {
+			sum.Missing++
+		} else {
+			sum.Lagging++
+		}
+		sum.Enqueued += len(f.Queued)
+		for _, id := range f.Queued {
+			if strings.HasPrefix(id, "reconcile:") {
+				sum.Synthesized++
+			}
+		}
+		sum.Pending += len(f.AlreadyQueued)
+		sum.DeadLettered += len(f.DeadLetters)
+		r.logger().Info("reconcile: order missing or behind", "session_id", s.ID, "problem", problem,
+			"queued", f.Queued, "already_queued", f.AlreadyQueued, "dead_letters", f.DeadLetters, "dry_run", dryRun)
+		if r.Found != nil {
+			r.Found(f)
+		}
+		return nil
+	})
+	if err != nil {
+		return sum, fmt.Errorf("reconcile: %w", err)
+	}
+	return sum, nil
+}
+
+// problem says how the session's order falls short, or "" if it does not.
+func (r *Reconciler) problem(ctx context.Context, s Session, events []sessionEvent) (string, error) {
+	o, err := r.Store.OrderBySession(ctx, s.ID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return "no order", nil
+	case err != nil:
+		return "", fmt.Errorf("order of %s: %w", s.ID, err)
+	case o.Status != StatusAwaitingPayment:
+		return "", nil
+	case s.PaymentStatus.Settled():
+		return fmt.Sprintf("order %s, session %s", o.Status, s.PaymentStatus), nil
+	}
+	for _, ev := range events {
+		if ev.typ == EventSessionAsyncPaymentFailed {
+			return fmt.Sprintf("order %s, payment failed (%s)", o.Status, ev.id), nil
+		}
+	}
+	return "", nil
+}
+
+// fix queues the events that bring the session's order up to date.
+func (r *Reconciler) fix(ctx context.Context, s Session, raw json.RawMessage, events []sessionEvent, now time.Time, dryRun bool) (Finding, error) {
+	f := Finding{SessionID: s.ID}
+	slices.SortStableFunc(events, func(a, b sessionEvent) int { return a.created.Compare(b.created) })
+	var replays []Replay
+	for _, ev := range events {
+		done, err := r.Store.EventProcessed(ctx, ev.id)
+		if err != nil {
+			return f, err
+		}
+		if done {
+			continue
+		}
+		switch _, err := r.Store.DeadLetter(ctx, ev.id); {
+		case err == nil:
+			f.DeadLetters = append(f.DeadLetters, ev.id)
+			continue
+		case !errors.Is(err, ErrNotFound):
+			return f, err
+		}
+		replays = append(replays, Replay{EventID: ev.id, EventType: ev.typ, Payload: ev.raw, Reason: "reconcile", RequestedAt: now})
+	}
+	if len(replays) == 0 && len(f.DeadLetters) == 0 {
+		rp, err := synthesize(s, raw, now)
+		if err != nil {
+			return f, err
+		}
+		replays = append(replays, rp)
+	}
+	for _, rp := range replays {
+		if dryRun {
+			f.Queued = append(f.Queued, rp.EventID)
+			continue
+		}
+		_, queued, err := r.Store.EnqueueReplay(ctx, rp)
+		if err != nil {
+			return f, fmt.Errorf("queue %s for %s: %w", rp.EventID, s.ID, err)
+		}
+		if queued {
+			f.Queued = append(f.Queued, rp.EventID)
+		} else {
+			f.AlreadyQueued = append(f.AlreadyQueued, rp.EventID)
+		}
+	}
+	return f, nil
+}
+
+// SynthesizedEventID is the id of the checkout.session.completed event
+// reconcile builds for a session in the given payment state.
+func SynthesizedEventID(sessionID string, ps PaymentStatus) string {
+	return "reconcile:" + sessionID + ":" + string(ps)
+}
+
+// synthesize builds the checkout.session.completed event Stripe would have
+// sent, with the session as Stripe just listed it.
+func synthesize(s Session, raw json.RawMessage, now time.Time) (Replay, error) {
+	id := SynthesizedEventID(s.ID, s.PaymentStatus)
+	var head struct {
+		Livemode bool `json:"livemode"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return Replay{}, fmt.Errorf("build event for %s: session: %w", s.ID, err)
+	}
+	body, err := json.Marshal(map[string]any{
+		"id":               id,
+		"object":           "event",
+		"api_version":      nil,
+		"created":          now.Unix(),
+		"type":             EventSessionCompleted,
+		"data":             map[string]json.RawMessage{"object": raw},
+		"livemode":         head.Livemode,
+		"pending_webhooks": 0,
+		"request":          map[string]any{"id": nil, "idempotency_key": nil},
+	})
+	if err != nil {
+		return Replay{}, fmt.Errorf("build event for %s: %w", s.ID, err)
+	}
+	return Replay{EventID: id, EventType: EventSessionCompleted, Payload: body, Reason: "reconcile", RequestedAt: now}, nil
+}
+
+func (r *Reconciler) progress(sum ReconcileSummary) {
+	if r.Progress != nil {
+		r.Progress(sum)
+	}
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (r *Reconciler) logger() *slog.Logger {
+	if r.Log != nil {
+		return r.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}

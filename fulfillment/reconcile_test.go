@@ -1,0 +1,202 @@
+package fulfillment
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+)
+
+// history is a StripeHistory over fixed sessions and events; it remembers
+// the since it was asked for.
+type history struct {
+	sessions    []Session
+	events      []Event
+	eventsSince time.Time
+}
+
+func (h *history) CompletedSessions(_ context.Context, since time.Time, fn func(Session, json.RawMessage) error) error {
+	for _, s := range h.sessions {
+		if s.Created.Before(since) {
+			continue
+		}
+		raw, _ := json.Marshal(map[string]any{"id": s.ID, "object": "checkout.session", "payment_status": s.PaymentStatus, "livemode": false})
+		if err := fn(s, raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *history) CheckoutEvents(_ context.Context, since time.Time, fn func(Event, json.RawMessage) error) error {
+	h.eventsSince = since
+	for _, ev := range h.events {
+		if ev.Created.Before(since) {
+			continue
+		}
+		if err := fn(ev, json.RawMessage(fmt.Sprintf(`{"id":%q}`, ev.ID))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replayStore is memStore plus dead letters and a replay queue.
+type replayStore struct {
+	*memStore
+	dead    map[string]bool
+	pending map[string]Replay
+}
+
+func (s *replayStore) EventProcessed(_ context.Context, id string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.events[id], nil
+}
+
+func (s *replayStore) DeadLetter(_ context.Context, id string) (DeadLetter, error) {
+	if s.dead[id] {
+		return DeadLetter{EventID: id}, nil
+	}
+	return DeadLetter{}, ErrNotFound
+}
+
+func (s *replayStore) EnqueueReplay(_ context.Context, rp Replay) (Replay, bool, error) {
+	if p, ok := s.pending[rp.EventID]; ok {
+		return p, false, nil
+	}
+	s.pending[rp.EventID] = rp
+	return rp, true, nil
+}
+
+func TestReconcile(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	sess := func(id string, ps PaymentStatus) Session {
+		return Session{ID: id, Status: "complete", PaymentStatus: ps, Created: ago(time.Hour)}
+	}
+	ev := func(id, typ, session string) Event {
+		return Event{ID: id, Type: typ, Created: ago(30 * time.Minute), Session: Session{ID: session}}
+	}
+	h := &history{
+		sessions: []Session{
+			sess("cs_in_sync", PaymentPaid),
+			sess("cs_lost_event", PaymentPaid),       // event on Stripe, never processed
+			sess("cs_no_event", PaymentPaid),         // no event at all: built from the session
+			sess("cs_settled", PaymentPaid),          // awaiting_payment; async_payment_succeeded on Stripe
+			sess("cs_settled_no_event", PaymentPaid), // awaiting_payment, paid, no event
+			sess("cs_failed", PaymentUnpaid),         // awaiting_payment; async_payment_failed on Stripe
+			sess("cs_still_waiting", PaymentUnpaid),  // awaiting_payment, nothing happened: fine
+			sess("cs_dead", PaymentPaid),             // its event is a dead letter: dlq's business
+			{ID: "cs_too_old", PaymentStatus: PaymentPaid, Created: ago(100 * time.Hour)},
+		},
+		events: []Event{
+			ev("evt_in_sync", EventSessionCompleted, "cs_in_sync"),
+			ev("evt_lost", EventSessionCompleted, "cs_lost_event"),
+			ev("evt_settled_completed", EventSessionCompleted, "cs_settled"),
+			ev("evt_settled", EventSessionAsyncPaymentSucceed, "cs_settled"),
+			ev("evt_failed", EventSessionAsyncPaymentFailed, "cs_failed"),
+			ev("evt_dead", EventSessionCompleted, "cs_dead"),
+			ev("evt_expired", "checkout.session.expired", "cs_lost_event"),
+		},
+	}
+	h.events[3].Created = ago(10 * time.Minute)
+	orders := &memStore{orders: map[string]Order{}, events: map[string]bool{}}
+	for id, st := range map[string]Status{
+		"cs_in_sync": StatusReadyToShip, "cs_settled": StatusAwaitingPayment, "cs_settled_no_event": StatusAwaitingPayment,
+		"cs_failed": StatusAwaitingPayment, "cs_still_waiting": StatusAwaitingPayment,
+	} {
+		orders.orders[id] = Order{ID: OrderID(id), CheckoutSessionID: id, Status: st}
+	}
+	orders.events["evt_in_sync"] = true
+	orders.events["evt_settled_completed"] = true
+	store := &replayStore{memStore: orders, dead: map[string]bool{"evt_dead": true}, pending: map[string]Replay{}}
+
+	var found []Finding
+	progress := 0
+	r := &Reconciler{Stripe: h, Store: store, Now: func() time.Time { return now },
+		Found: func(f Finding) { found = append(found, f) }, Progress: func(ReconcileSummary) { progress++ }}
+
+	dry, err := r.Run(context.Background(), ago(72*time.Hour), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(store.pending) != 0 {
+		t.Fatalf("dry run queued %d events", len(store.pending))
+	}
+	want := ReconcileSummary{Since: ago(72 * time.Hour), DryRun: true, Events: 6, Checked: 8, Missing: 3, Lagging: 3,
+		Enqueued: 5, Synthesized: 2, DeadLettered: 1}
+	if dry != want {
+		t.Errorf("dry run:\n got %+v\nwant %+v", dry, want)
+	}
+	if progress == 0 {
+		t.Error("no progress reported")
+	}
+
+	found = nil
+	sum, err := r.Run(context.Background(), ago(72*time.Hour), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.DryRun = false
+	if sum != want {
+		t.Errorf("run:\n got %+v\nwant %+v", sum, want)
+	}
+	queued := slices.Sorted(func(yield func(string) bool) {
+		for id := range store.pending {
+			if !yield(id) {
+				return
+			}
+		}
+	})
+	wantQueued := []string{"evt_failed", "evt_lost", "evt_settled", "reconcile:cs_no_event:paid", "reconcile:cs_settled_no_event:paid"}
+	if !reflect.DeepEqual(queued, wantQueued) {
+		t.Errorf("queued %v, want %v", queued, wantQueued)
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].SessionID < found[j].SessionID })
+	problems := map[string]string{}
+	for _, f := range found {
+		problems[f.SessionID] = f.Problem
+	}
+	wantProblems := map[string]string{
+		"cs_dead": "no order", "cs_lost_event": "no order", "cs_no_event": "no order",
+		"cs_failed":           "order awaiting_payment, payment failed (evt_failed)",
+		"cs_settled":          "order awaiting_payment, session paid",
+		"cs_settled_no_event": "order awaiting_payment, session paid",
+	}
+	if !reflect.DeepEqual(problems, wantProblems) {
+		t.Errorf("problems %v, want %v", problems, wantProblems)
+	}
+
+	// The built event is what Stripe would have sent; it decodes as one.
+	var built struct {
+		ID, Object, Type string
+		Data             struct{ Object struct{ ID string } }
+	}
+	if err := json.Unmarshal(store.pending["reconcile:cs_no_event:paid"].Payload, &built); err != nil ||
+		built.Object != "event" || built.Type != EventSessionCompleted || built.Data.Object.ID != "cs_no_event" {
+		t.Errorf("built event %+v, %v", built, err)
+	}
+
+	// Again before anything was processed: nothing new.
+	again, err := r.Run(context.Background(), ago(72*time.Hour), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Enqueued != 0 || again.Pending != 5 {
+		t.Errorf("second run: %+v, want 0 enqueued, 5 pending", again)
+	}
+
+	// A since past Stripe's retention lists 30 days of events.
+	if _, err := r.Run(context.Background(), ago(90*24*time.Hour), true); err != nil {
+		t.Fatal(err)
+	}
+	if !h.eventsSince.Equal(ago(EventRetention)) {
+		t.Errorf("events listed since %s, want 30 days back (%s)", h.eventsSince, ago(EventRetention))
+	}
+}
