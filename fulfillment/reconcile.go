@@ -17,6 +17,12 @@ const EventRetention = 30 * 24 * time.Hour
 // reconcileProgressEvery is how many sessions pass between progress reports.
 const reconcileProgressEvery = 100
 
+// DefaultReplayCooldown is how long after an event was queued for replay
+// reconcile leaves it alone: longer than a message's whole retry span, so
+// that while an event's replay is still being retried (a Stripe outage),
+// reconcile does not queue more copies of it.
+const DefaultReplayCooldown = 12 * time.Hour
+
 // StripeHistory lists what happened on Stripe, raw as Stripe returns it.
 type StripeHistory interface {
 	// CompletedSessions calls fn for every Checkout Session with status
@@ -38,6 +44,8 @@ type ReconcileStore interface {
 	// EnqueueReplay queues an event; queued is false when a replay of the
 	// same event id is pending already.
 	EnqueueReplay(ctx context.Context, rp Replay) (r Replay, queued bool, err error)
+	// Replays returns the replays of an event, pending or published.
+	Replays(ctx context.Context, eventID string) ([]Replay, error)
 }
 
 // Reconciler is the use case "catch what never arrived": it compares the
@@ -48,6 +56,9 @@ type Reconciler struct {
 	Store  ReconcileStore
 	Now    func() time.Time
 	Log    *slog.Logger
+	// Cooldown is how long after an event was queued for replay it is
+	// left alone (still in flight); 0 → DefaultReplayCooldown.
+	Cooldown time.Duration
 	// Found, if set, is called for every session found missing or lagging.
 	Found func(Finding)
 	// Progress, if set, is called after the events are listed and then
@@ -63,8 +74,9 @@ type Finding struct {
 	// Queued lists the events queued for replay (or, on a dry run, that
 	// would be). An id starting "reconcile:" is an event reconcile built.
 	Queued []string
-	// AlreadyQueued lists events whose replay was pending already.
-	AlreadyQueued []string
+	// InFlight lists events queued for replay before, pending or
+	// published within the Cooldown: not queued again.
+	InFlight []string
 	// DeadLetters lists the session's events that are dead letters: left
 	// to `fulfillmentd dlq`, reconcile does not retry them.
 	DeadLetters []string
@@ -80,7 +92,7 @@ type ReconcileSummary struct {
 	Lagging      int // orders behind their session's payment state
 	Enqueued     int // events queued for replay (dry run: that would be)
 	Synthesized  int // of Enqueued, events built from the session
-	Pending      int // events whose replay was queued before and waits
+	InFlight     int // events queued before, within the cooldown: left alone
 	DeadLettered int // events skipped because they are dead letters
 }
 
@@ -108,9 +120,10 @@ type sessionEvent struct {
 //     a second one; a session that is paid later gets a new id, so its
 //     order can move on.
 //
-// With dryRun it queues nothing and reports what it would queue. Running it
-// again before the queued events are processed queues nothing new (one
-// pending replay per event); after, there is nothing left to find.
+// An event queued for replay within the Cooldown is left alone: it may be
+// retrying still. With dryRun it queues nothing and reports what it would
+// queue. Running it again queues nothing new: what it queued is in flight,
+// and once processed there is nothing left to find.
 func (r *Reconciler) Run(ctx context.Context, since time.Time, dryRun bool) (ReconcileSummary, error) {
 	sum := ReconcileSummary{Since: since.UTC(), DryRun: dryRun}
 	if r.Stripe == nil || r.Store == nil {
@@ -163,10 +176,10 @@ func (r *Reconciler) Run(ctx context.Context, since time.Time, dryRun bool) (Rec
 				sum.Synthesized++
 			}
 		}
-		sum.Pending += len(f.AlreadyQueued)
+		sum.InFlight += len(f.InFlight)
 		sum.DeadLettered += len(f.DeadLetters)
 		r.logger().Info("reconcile: order missing or behind", "session_id", s.ID, "problem", problem,
-			"queued", f.Queued, "already_queued", f.AlreadyQueued, "dead_letters", f.DeadLetters, "dry_run", dryRun)
+			"queued", f.Queued, "in_flight", f.InFlight, "dead_letters", f.DeadLetters, "dry_run", dryRun)
 		if r.Found != nil {
 			r.Found(f)
 		}
@@ -229,6 +242,13 @@ func (r *Reconciler) fix(ctx context.Context, s Session, raw json.RawMessage, ev
 		replays = append(replays, rp)
 	}
 	for _, rp := range replays {
+		switch recent, err := r.inFlight(ctx, rp.EventID, now); {
+		case err != nil:
+			return f, err
+		case recent:
+			f.InFlight = append(f.InFlight, rp.EventID)
+			continue
+		}
 		if dryRun {
 			f.Queued = append(f.Queued, rp.EventID)
 			continue
@@ -240,10 +260,29 @@ func (r *Reconciler) fix(ctx context.Context, s Session, raw json.RawMessage, ev
 		if queued {
 			f.Queued = append(f.Queued, rp.EventID)
 		} else {
-			f.AlreadyQueued = append(f.AlreadyQueued, rp.EventID)
+			f.InFlight = append(f.InFlight, rp.EventID)
 		}
 	}
 	return f, nil
+}
+
+// inFlight reports whether the event was queued for replay within the
+// cooldown (its replay may still be retrying).
+func (r *Reconciler) inFlight(ctx context.Context, eventID string, now time.Time) (bool, error) {
+	cooldown := r.Cooldown
+	if cooldown <= 0 {
+		cooldown = DefaultReplayCooldown
+	}
+	rps, err := r.Store.Replays(ctx, eventID)
+	if err != nil {
+		return false, err
+	}
+	for _, rp := range rps {
+		if rp.Pending() || now.Sub(rp.RequestedAt) < cooldown {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // SynthesizedEventID is the id of the checkout.session.completed event

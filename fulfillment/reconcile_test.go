@@ -48,8 +48,9 @@ func (h *history) CheckoutEvents(_ context.Context, since time.Time, fn func(Eve
 // replayStore is memStore plus dead letters and a replay queue.
 type replayStore struct {
 	*memStore
-	dead    map[string]bool
-	pending map[string]Replay
+	dead      map[string]bool
+	pending   map[string]Replay
+	published map[string][]Replay
 }
 
 func (s *replayStore) EventProcessed(_ context.Context, id string) (bool, error) {
@@ -71,6 +72,13 @@ func (s *replayStore) EnqueueReplay(_ context.Context, rp Replay) (Replay, bool,
 	}
 	s.pending[rp.EventID] = rp
 	return rp, true, nil
+}
+
+func (s *replayStore) Replays(_ context.Context, id string) ([]Replay, error) {
+	if p, ok := s.pending[id]; ok {
+		return []Replay{p}, nil
+	}
+	return s.published[id], nil
 }
 
 func TestReconcile(t *testing.T) {
@@ -115,7 +123,8 @@ func TestReconcile(t *testing.T) {
 	}
 	orders.events["evt_in_sync"] = true
 	orders.events["evt_settled_completed"] = true
-	store := &replayStore{memStore: orders, dead: map[string]bool{"evt_dead": true}, pending: map[string]Replay{}}
+	store := &replayStore{memStore: orders, dead: map[string]bool{"evt_dead": true}, pending: map[string]Replay{},
+		published: map[string][]Replay{}}
 
 	var found []Finding
 	progress := 0
@@ -188,9 +197,26 @@ func TestReconcile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Enqueued != 0 || again.Pending != 5 {
-		t.Errorf("second run: %+v, want 0 enqueued, 5 pending", again)
+	if again.Enqueued != 0 || again.InFlight != 5 {
+		t.Errorf("second run: %+v, want 0 enqueued, 5 in flight", again)
 	}
+
+	// Published and still failing (Stripe down): left alone for the
+	// cooldown, then queued again.
+	for id, rp := range store.pending {
+		rp.PublishedAt = now
+		store.published[id] = []Replay{rp}
+		delete(store.pending, id)
+	}
+	r.Cooldown = time.Hour
+	if s, err := r.Run(context.Background(), ago(72*time.Hour), false); err != nil || s.Enqueued != 0 || s.InFlight != 5 {
+		t.Errorf("within the cooldown: %+v, %v; want 0 enqueued, 5 in flight", s, err)
+	}
+	r.Now = func() time.Time { return now.Add(2 * time.Hour) }
+	if s, err := r.Run(context.Background(), ago(72*time.Hour), false); err != nil || s.Enqueued != 5 || s.InFlight != 0 {
+		t.Errorf("after the cooldown: %+v, %v; want 5 enqueued", s, err)
+	}
+	r.Now = func() time.Time { return now }
 
 	// A since past Stripe's retention lists 30 days of events.
 	if _, err := r.Run(context.Background(), ago(90*24*time.Hour), true); err != nil {
