@@ -82,19 +82,8 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetst
 	if err != nil {
 		return nil, fmt.Errorf("setup %s: %w", StreamName, err)
 	}
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        StreamName,
-		Description: "Verified Stripe webhook events, raw, one per event id",
-		Subjects:    []string{SubjectPrefix + ">"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		MaxAge:      cfg.MaxAge,
-		Duplicates:  cfg.Duplicates,
-		Replicas:    cfg.Replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create or update stream %s: %w", StreamName, err)
+	if err := setupStream(ctx, js, cfg); err != nil {
+		return nil, err
 	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
 		Durable:       ConsumerName,
@@ -110,4 +99,34 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetst
 		return nil, fmt.Errorf("create or update consumer %s: %w", ConsumerName, err)
 	}
 	return cons, nil
+}
+
+// SetupStream creates or updates the stream only, for processes that
+// publish events and never consume them (the receiver role). The stream
+// settings of cfg must match the workers' (Replicas, MaxAge, Duplicates),
+// or each start undoes the other's.
+func SetupStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return fmt.Errorf("setup %s: %w", StreamName, err)
+	}
+	return setupStream(ctx, js, cfg)
+}
+
+func setupStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        StreamName,
+		Description: "Verified Stripe webhook events, raw, one per event id",
+		Subjects:    []string{SubjectPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      cfg.MaxAge,
+		Duplicates:  cfg.Duplicates,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("create or update stream %s: %w", StreamName, err)
+	}
+	return nil
 }
