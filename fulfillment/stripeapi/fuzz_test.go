@@ -1,0 +1,238 @@
+package stripeapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/stripe/stripe-go/v76"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
+	"github.com/fulfillmentd/fulfillmentd/testdata"
+)
+
+// fixtures are the sessions and line items of testdata/stripe/*.json.
+func fixtures(f *testing.F) (sessions []json.RawMessage, lineItems []json.RawMessage) {
+	f.Helper()
+	names, err := fs.Glob(testdata.FS, path.Join("stripe", "*.json"))
+	if err != nil || len(names) == 0 {
+		f.Fatalf("fixtures: %v (%d files)", err, len(names))
+	}
+	for _, name := range names {
+		data, err := fs.ReadFile(testdata.FS, name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var fx struct {
+			Session   json.RawMessage `json:"session"`
+			LineItems json.RawMessage `json:"line_items"`
+		}
+		if err := json.Unmarshal(data, &fx); err != nil {
+			f.Fatalf("%s: %v", name, err)
+		}
+		sessions = append(sessions, fx.Session)
+		lineItems = append(lineItems, fx.LineItems)
+	}
+	return sessions, lineItems
+}
+
+// FuzzDecodeEvent feeds arbitrary bodies to DecodeEvent, which the worker
+// runs on every stored webhook. Properties: it never panics; every error is
+// permanent (a body that is not an event never becomes one, so retrying is
+// pointless); an accepted event has an id and a type, and a checkout.session
+// event has its session's id; decoding is deterministic.
+//
+// Seeds: every fixture session wrapped as each event type, and
+// testdata/fuzz/FuzzDecodeEvent.
+func FuzzDecodeEvent(f *testing.F) {
+	sessions, _ := fixtures(f)
+	types := []string{fulfillment.EventSessionCompleted, fulfillment.EventSessionAsyncPaymentSucceed,
+		fulfillment.EventSessionAsyncPaymentFailed, "checkout.session.expired", "customer.created"}
+	for i, s := range sessions {
+		f.Add([]byte(fmt.Sprintf(`{"id":"evt_seed_%d","object":"event","api_version":"2023-10-16","created":1700000000,"type":%q,"data":{"object":%s}}`,
+			i, types[i%len(types)], s)))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ev, err := stripeapi.DecodeEvent(body)
+		if err != nil {
+			if !fulfillment.IsPermanent(err) {
+				t.Fatalf("DecodeEvent error is not permanent: %v", err)
+			}
+			return
+		}
+		if ev.ID == "" || ev.Type == "" {
+			t.Fatalf("accepted an event without id or type: %+v", ev)
+		}
+		if strings.HasPrefix(ev.Type, "checkout.session.") && ev.Session.ID == "" {
+			t.Fatalf("accepted a %s event without a session id", ev.Type)
+		}
+		var head struct {
+			ID   string `json:"id"`
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(body, &head); err != nil || head.ID != ev.ID || head.Type != ev.Type {
+			t.Fatalf("id/type %q/%q, but the body says %q/%q (%v)", ev.ID, ev.Type, head.ID, head.Type, err)
+		}
+		again, err := stripeapi.DecodeEvent(body)
+		if err != nil || !reflect.DeepEqual(ev, again) {
+			t.Fatalf("decoding twice differs: %+v / %+v, %v", ev, again, err)
+		}
+	})
+}
+
+// FuzzLineItemsToOrder drives the real path from Stripe's line items to an
+// order: stripe-go decodes a JSON array of line items (as the list endpoint
+// returns them), LineItemFromStripe maps each, and Processor.Process turns a
+// paid checkout.session.completed event into an order with them, tagging
+// cross-sells. Properties: it never panics; every line maps field for field
+// (product id from price.product, expanded or not); the order keeps the
+// lines in Stripe's order; a line is tagged as a cross-sell exactly when its
+// product is the configured cross-sell of another product in the order;
+// processing a second event for the session leaves one order with the same
+// lines.
+//
+// Seeds: the fixtures' line items and testdata/fuzz/FuzzLineItemsToOrder.
+func FuzzLineItemsToOrder(f *testing.F) {
+	_, lineItems := fixtures(f)
+	for _, li := range lineItems {
+		f.Add([]byte(li))
+	}
+	cross := fulfillment.CrossSells{"prod_camera": "prod_lens_cloth", "prod_gen_0001": "prod_gen_0002"}
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var raw []json.RawMessage
+		if json.Unmarshal(data, &raw) != nil || len(raw) == 0 || len(raw) > 200 {
+			return
+		}
+		decoded := make([]*stripe.LineItem, len(raw))
+		items := make([]fulfillment.LineItem, len(raw))
+		for i, r := range raw {
+			var sli stripe.LineItem
+			if json.Unmarshal(r, &sli) != nil {
+				return // stripe-go's own decode error: the client reports it
+			}
+			decoded[i] = &sli
+			items[i] = stripeapi.LineItemFromStripe(&sli)
+			checkLineItem(t, &sli, items[i])
+		}
+
+		reader := &fixedReader{items: items}
+		orders := newMemOrders()
+		p := &fulfillment.Processor{Stripe: reader, Orders: orders, CrossSells: cross}
+		session := fulfillment.Session{ID: "cs_test_fuzz", Status: "complete", PaymentStatus: fulfillment.PaymentPaid, Mode: "payment", Currency: "usd"}
+		ev := fulfillment.Event{ID: "evt_fuzz_1", Type: fulfillment.EventSessionCompleted, Session: session}
+		res, err := p.Process(context.Background(), ev)
+		if err != nil {
+			t.Fatalf("Process: %v", err)
+		}
+		o := res.Order
+		if len(o.LineItems) != len(decoded) {
+			t.Fatalf("order has %d lines, Stripe listed %d", len(o.LineItems), len(decoded))
+		}
+		present := map[string]bool{}
+		for _, li := range o.LineItems {
+			present[li.ProductID] = true
+		}
+		for i, li := range o.LineItems {
+			if li.ID != decoded[i].ID || li.Quantity != decoded[i].Quantity {
+				t.Fatalf("line %d is %s×%d, Stripe listed %s×%d", i, li.ID, li.Quantity, decoded[i].ID, decoded[i].Quantity)
+			}
+			isCross := false
+			for base, c := range cross {
+				if c == li.ProductID && li.ProductID != "" && present[base] {
+					isCross = true
+				}
+			}
+			if li.CrossSell != isCross {
+				t.Fatalf("line %d (product %q) cross_sell=%v, want %v (products %v)", i, li.ProductID, li.CrossSell, isCross, present)
+			}
+		}
+
+		ev2 := fulfillment.Event{ID: "evt_fuzz_2", Type: fulfillment.EventSessionCompleted, Session: session}
+		res2, err := p.Process(context.Background(), ev2)
+		if err != nil {
+			t.Fatalf("second Process: %v", err)
+		}
+		if len(orders.orders) != 1 || !reflect.DeepEqual(res2.Order.LineItems, o.LineItems) {
+			t.Fatalf("second event changed the lines or added an order: %d orders", len(orders.orders))
+		}
+	})
+}
+
+// checkLineItem compares a mapped line with what stripe-go decoded.
+func checkLineItem(t *testing.T, sli *stripe.LineItem, li fulfillment.LineItem) {
+	t.Helper()
+	want := fulfillment.LineItem{
+		ID: sli.ID, Description: sli.Description, Quantity: sli.Quantity, Currency: string(sli.Currency),
+		AmountSubtotal: sli.AmountSubtotal, AmountDiscount: sli.AmountDiscount, AmountTax: sli.AmountTax, AmountTotal: sli.AmountTotal,
+	}
+	if sli.Price != nil {
+		want.PriceID = sli.Price.ID
+		if sli.Price.Product != nil {
+			want.ProductID = sli.Price.Product.ID
+		}
+	}
+	got := fulfillment.LineItem{
+		ID: li.ID, Description: li.Description, Quantity: li.Quantity, Currency: li.Currency,
+		AmountSubtotal: li.AmountSubtotal, AmountDiscount: li.AmountDiscount, AmountTax: li.AmountTax, AmountTotal: li.AmountTotal,
+		PriceID: li.PriceID, ProductID: li.ProductID,
+	}
+	if got != want {
+		t.Fatalf("LineItemFromStripe:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// fixedReader is Stripe with one session and fixed line items.
+type fixedReader struct{ items []fulfillment.LineItem }
+
+func (r *fixedReader) Session(_ context.Context, id string) (fulfillment.Session, error) {
+	return fulfillment.Session{ID: id, Status: "complete", PaymentStatus: fulfillment.PaymentPaid}, nil
+}
+
+func (r *fixedReader) LineItems(context.Context, string) ([]fulfillment.LineItem, error) {
+	return append([]fulfillment.LineItem(nil), r.items...), nil
+}
+
+// memOrders is the OrderStore contract in memory: one order per session,
+// each event recorded once, Merge on update.
+type memOrders struct {
+	orders map[string]fulfillment.Order
+	events map[string]bool
+}
+
+func newMemOrders() *memOrders {
+	return &memOrders{orders: map[string]fulfillment.Order{}, events: map[string]bool{}}
+}
+
+func (m *memOrders) OrderBySession(_ context.Context, id string) (fulfillment.Order, error) {
+	o, ok := m.orders[id]
+	if !ok {
+		return o, fmt.Errorf("order %s: %w", id, fulfillment.ErrNotFound)
+	}
+	return o, nil
+}
+
+func (m *memOrders) Record(_ context.Context, eventID, _ string, c fulfillment.Order) (fulfillment.Order, fulfillment.Outcome, error) {
+	id := c.CheckoutSessionID
+	if m.events[eventID] {
+		return m.orders[id], fulfillment.OutcomeDuplicate, nil
+	}
+	m.events[eventID] = true
+	cur, ok := m.orders[id]
+	if !ok {
+		m.orders[id] = c
+		return c, fulfillment.OutcomeCreated, nil
+	}
+	merged, changed := cur.Merge(c)
+	m.orders[id] = merged
+	if changed {
+		return merged, fulfillment.OutcomeUpdated, nil
+	}
+	return merged, fulfillment.OutcomeUnchanged, nil
+}
