@@ -75,6 +75,9 @@ func (p PaymentStatus) Settled() bool {
 
 // Customer is who bought, as Checkout collected it.
 type Customer struct {
+	// ID is the Stripe Customer (cus_...) the session was tied to, if any
+	// (always in subscription mode).
+	ID    string `json:"id,omitempty"`
 	Email string `json:"email"`
 	Name  string `json:"name"`
 	Phone string `json:"phone"`
@@ -110,6 +113,9 @@ type LineItem struct {
 	AmountDiscount int64  `json:"amount_discount"`
 	AmountTax      int64  `json:"amount_tax"`
 	AmountTotal    int64  `json:"amount_total"`
+	// Recurring is the price's billing period; nil (JSON null) for a
+	// one-time price, such as a setup fee sold beside a subscription.
+	Recurring *Recurring `json:"recurring"`
 	// CrossSell is true when the merchant's cross-sell settings name this
 	// line's product as the cross-sell of another product in the same order.
 	CrossSell bool `json:"cross_sell"`
@@ -125,6 +131,9 @@ type Session struct {
 	Mode              string // payment, subscription, setup
 	Currency          string
 	AmountSubtotal    int64
+	AmountDiscount    int64 // total_details.amount_discount
+	AmountTax         int64 // total_details.amount_tax
+	AmountShipping    int64 // total_details.amount_shipping
 	AmountTotal       int64
 	Customer          Customer
 	Shipping          *Shipping
@@ -143,13 +152,20 @@ type Order struct {
 	Mode              string        `json:"mode"`
 	Currency          string        `json:"currency"`
 	AmountSubtotal    int64         `json:"amount_subtotal"`
-	AmountTotal       int64         `json:"amount_total"`
-	Customer          Customer      `json:"customer"`
-	Shipping          *Shipping     `json:"shipping"`
+	// AmountDiscount, AmountTax and AmountShipping are the session's
+	// total_details: amount_total = amount_subtotal - discount + exclusive
+	// tax + shipping.
+	AmountDiscount int64     `json:"amount_discount"`
+	AmountTax      int64     `json:"amount_tax"`
+	AmountShipping int64     `json:"amount_shipping"`
+	AmountTotal    int64     `json:"amount_total"`
+	Customer       Customer  `json:"customer"`
+	Shipping       *Shipping `json:"shipping"`
 	// ClientReferenceID and Metadata are the merchant's own links to the
 	// session, carried as Checkout recorded them.
-	ClientReferenceID string            `json:"client_reference_id,omitempty"`
-	Metadata          map[string]string `json:"metadata,omitempty"`
+	// Both are always in the JSON: "" and null when the session had none.
+	ClientReferenceID string            `json:"client_reference_id"`
+	Metadata          map[string]string `json:"metadata"`
 	LineItems         []LineItem        `json:"line_items"`
 	// Acknowledgement and Shipments are the warehouse's: set by Acknowledge
 	// and Ship, kept as they are by Merge.
@@ -173,9 +189,16 @@ func OrderID(sessionID string) string {
 // and line items, once known, are kept (Checkout fixes them at completion).
 // Merge is commutative in outcome for the events of one session, which is
 // what makes processing order irrelevant.
+//
+// Two statuses of the same rank (ready_to_ship and canceled) are settled by
+// the payment status: the one that comes with the settled payment wins, so
+// an order is never canceled yet paid. Stripe never sends both
+// async_payment_succeeded and async_payment_failed for one session; should
+// both arrive, in either order, the order is ready_to_ship and paid.
 func (o Order) Merge(next Order) (Order, bool) {
 	merged := o
-	if next.Status.rank() > o.Status.rank() {
+	if nr, or := next.Status.rank(), o.Status.rank(); nr > or ||
+		nr == or && payRank(next.PaymentStatus) > payRank(o.PaymentStatus) {
 		merged.Status = next.Status
 	}
 	if payRank(next.PaymentStatus) > payRank(o.PaymentStatus) {
@@ -193,6 +216,9 @@ func (o Order) Merge(next Order) (Order, bool) {
 	if merged.AmountSubtotal == 0 && merged.AmountTotal == 0 {
 		merged.AmountSubtotal, merged.AmountTotal = next.AmountSubtotal, next.AmountTotal
 	}
+	if merged.AmountDiscount == 0 && merged.AmountTax == 0 && merged.AmountShipping == 0 {
+		merged.AmountDiscount, merged.AmountTax, merged.AmountShipping = next.AmountDiscount, next.AmountTax, next.AmountShipping
+	}
 	if merged.Customer == (Customer{}) {
 		merged.Customer = next.Customer
 	}
@@ -209,6 +235,8 @@ func (o Order) Merge(next Order) (Order, bool) {
 		len(merged.LineItems) != len(o.LineItems) || merged.Mode != o.Mode ||
 		merged.Currency != o.Currency || merged.AmountSubtotal != o.AmountSubtotal ||
 		merged.AmountTotal != o.AmountTotal || merged.Customer != o.Customer ||
+		merged.AmountDiscount != o.AmountDiscount || merged.AmountTax != o.AmountTax ||
+		merged.AmountShipping != o.AmountShipping ||
 		(merged.Shipping == nil) != (o.Shipping == nil) ||
 		merged.ClientReferenceID != o.ClientReferenceID || len(merged.Metadata) != len(o.Metadata)
 	return merged, changed

@@ -13,6 +13,9 @@ const (
 	EventSessionCompleted           = "checkout.session.completed"
 	EventSessionAsyncPaymentSucceed = "checkout.session.async_payment_succeeded"
 	EventSessionAsyncPaymentFailed  = "checkout.session.async_payment_failed"
+	// EventSessionExpired is accepted and counted but makes no order: the
+	// buyer never completed the session (see Handles).
+	EventSessionExpired = "checkout.session.expired"
 )
 
 // Handles reports whether events of this type change orders.
@@ -160,6 +163,9 @@ func orderFrom(s Session, status Status, payment PaymentStatus) Order {
 		Mode:              s.Mode,
 		Currency:          s.Currency,
 		AmountSubtotal:    s.AmountSubtotal,
+		AmountDiscount:    s.AmountDiscount,
+		AmountTax:         s.AmountTax,
+		AmountShipping:    s.AmountShipping,
 		AmountTotal:       s.AmountTotal,
 		Customer:          s.Customer,
 		Shipping:          s.Shipping,

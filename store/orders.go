@@ -16,7 +16,8 @@ const orderColumns = `id, checkout_session_id, status, payment_status, mode, cur
 	amount_subtotal, amount_total, customer_email, customer_name, customer_phone,
 	shipping_name, shipping_line1, shipping_line2, shipping_city, shipping_state,
 	shipping_postal_code, shipping_country, client_reference_id, metadata,
-	created_at, updated_at, change_seq`
+	created_at, updated_at, change_seq,
+	customer_id, amount_discount, amount_tax, amount_shipping`
 
 // orderRow is one row of orders.
 type orderRow struct {
@@ -43,6 +44,10 @@ type orderRow struct {
 	CreatedAt          string         `db:"created_at"`
 	UpdatedAt          string         `db:"updated_at"`
 	ChangeSeq          int64          `db:"change_seq"`
+	CustomerID         string         `db:"customer_id"`
+	AmountDiscount     int64          `db:"amount_discount"`
+	AmountTax          int64          `db:"amount_tax"`
+	AmountShipping     int64          `db:"amount_shipping"`
 }
 
 func (r orderRow) order() (fulfillment.Order, error) {
@@ -54,8 +59,12 @@ func (r orderRow) order() (fulfillment.Order, error) {
 		Mode:              r.Mode,
 		Currency:          r.Currency,
 		AmountSubtotal:    r.AmountSubtotal,
+		AmountDiscount:    r.AmountDiscount,
+		AmountTax:         r.AmountTax,
+		AmountShipping:    r.AmountShipping,
 		AmountTotal:       r.AmountTotal,
 		Customer: fulfillment.Customer{
+			ID:    r.CustomerID,
 			Email: r.CustomerEmail,
 			Name:  r.CustomerName,
 			Phone: r.CustomerPhone,
@@ -99,7 +108,11 @@ func newOrderRow(o fulfillment.Order, seq int64) (orderRow, error) {
 		Mode:              o.Mode,
 		Currency:          o.Currency,
 		AmountSubtotal:    o.AmountSubtotal,
+		AmountDiscount:    o.AmountDiscount,
+		AmountTax:         o.AmountTax,
+		AmountShipping:    o.AmountShipping,
 		AmountTotal:       o.AmountTotal,
+		CustomerID:        o.Customer.ID,
 		CustomerEmail:     o.Customer.Email,
 		CustomerName:      o.Customer.Name,
 		CustomerPhone:     o.Customer.Phone,
@@ -143,12 +156,20 @@ type lineItemRow struct {
 	AmountTotal    int64  `db:"amount_total"`
 	CrossSell      bool   `db:"cross_sell"`
 	CrossSellOf    string `db:"cross_sell_of"`
+	// RecurringInterval is NULL for a one-time price.
+	RecurringInterval      sql.NullString `db:"recurring_interval"`
+	RecurringIntervalCount sql.NullInt64  `db:"recurring_interval_count"`
 }
 
 const lineItemColumns = `order_id, position, id, product_id, price_id, description, quantity,
-	currency, amount_subtotal, amount_discount, amount_tax, amount_total, cross_sell, cross_sell_of`
+	currency, amount_subtotal, amount_discount, amount_tax, amount_total, cross_sell, cross_sell_of,
+	recurring_interval, recurring_interval_count`
 
 func (r lineItemRow) lineItem() fulfillment.LineItem {
+	var rec *fulfillment.Recurring
+	if r.RecurringInterval.Valid {
+		rec = &fulfillment.Recurring{Interval: r.RecurringInterval.String, IntervalCount: r.RecurringIntervalCount.Int64}
+	}
 	return fulfillment.LineItem{
 		ID:             r.ID,
 		ProductID:      r.ProductID,
@@ -162,6 +183,7 @@ func (r lineItemRow) lineItem() fulfillment.LineItem {
 		AmountTotal:    r.AmountTotal,
 		CrossSell:      r.CrossSell,
 		CrossSellOf:    r.CrossSellOf,
+		Recurring:      rec,
 	}
 }
 
@@ -380,7 +402,8 @@ func insertOrder(ctx context.Context, tx *sqlx.Tx, o fulfillment.Order, seq int6
 		:amount_subtotal, :amount_total, :customer_email, :customer_name, :customer_phone,
 		:shipping_name, :shipping_line1, :shipping_line2, :shipping_city, :shipping_state,
 		:shipping_postal_code, :shipping_country, :client_reference_id, :metadata,
-		:created_at, :updated_at, :change_seq)`, r); err != nil {
+		:created_at, :updated_at, :change_seq,
+		:customer_id, :amount_discount, :amount_tax, :amount_shipping)`, r); err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}
 	return nil
@@ -401,6 +424,8 @@ func updateOrder(ctx context.Context, tx *sqlx.Tx, o fulfillment.Order, seq int6
 		shipping_city = :shipping_city, shipping_state = :shipping_state,
 		shipping_postal_code = :shipping_postal_code, shipping_country = :shipping_country,
 		client_reference_id = :client_reference_id, metadata = :metadata,
+		customer_id = :customer_id, amount_discount = :amount_discount,
+		amount_tax = :amount_tax, amount_shipping = :amount_shipping,
 		updated_at = :updated_at, change_seq = :change_seq
 		WHERE id = :id`, r)
 	if err != nil {
@@ -421,7 +446,7 @@ func insertLineItems(ctx context.Context, tx *sqlx.Tx, orderID string, items []f
 		return nil
 	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO line_items (`+lineItemColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("insert line items: %w", err)
 	}
@@ -429,9 +454,23 @@ func insertLineItems(ctx context.Context, tx *sqlx.Tx, orderID string, items []f
 	for i, it := range items {
 		if _, err := stmt.ExecContext(ctx, orderID, i, it.ID, it.ProductID, it.PriceID, it.Description,
 			it.Quantity, it.Currency, it.AmountSubtotal, it.AmountDiscount, it.AmountTax, it.AmountTotal,
-			it.CrossSell, it.CrossSellOf); err != nil {
+			it.CrossSell, it.CrossSellOf, recurringInterval(it.Recurring), recurringCount(it.Recurring)); err != nil {
 			return fmt.Errorf("insert line item %d (%s): %w", i, it.ID, err)
 		}
 	}
 	return nil
+}
+
+func recurringInterval(r *fulfillment.Recurring) sql.NullString {
+	if r == nil {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: r.Interval, Valid: true}
+}
+
+func recurringCount(r *fulfillment.Recurring) sql.NullInt64 {
+	if r == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: r.IntervalCount, Valid: true}
 }

@@ -192,10 +192,9 @@ func TestRecordEventsInEveryOrder(t *testing.T) {
 		{[]string{"completed-paid", "async-succeeded"}, fulfillment.StatusReadyToShip, fulfillment.PaymentPaid},
 		{[]string{"completed-paid", "async-succeeded-no-items"}, fulfillment.StatusReadyToShip, fulfillment.PaymentPaid},
 		// Both async outcomes for one session cannot both happen in Stripe;
-		// if they did, the first final status recorded stays, while the
-		// payment status moves forward on its own ("" = the first final
-		// status of the permutation; payment as Merge says).
-		{[]string{"completed-unpaid", "async-succeeded", "async-failed"}, "", ""},
+		// if they did, in any order, the settled payment wins: ready_to_ship
+		// and paid, never canceled yet paid.
+		{[]string{"completed-unpaid", "async-succeeded", "async-failed"}, fulfillment.StatusReadyToShip, fulfillment.PaymentPaid},
 	}
 	db := openTest(t)
 	ctx := context.Background()

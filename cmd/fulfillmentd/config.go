@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -207,7 +208,33 @@ func settings() []setting {
 func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	all := settings()
+	return parseSettings(fs, settings(), args, getenv)
+}
+
+// pick selects the settings a command needs, by environment variable: those
+// in required must be set, the others keep their defaults. Commands other
+// than serve load their configuration with pick and parseSettings, so every
+// setting means the same everywhere.
+func pick(all []setting, required []string, optional ...string) []setting {
+	var out []setting
+	for _, s := range all {
+		switch {
+		case slices.Contains(required, s.env):
+			s.required = true
+		case slices.Contains(optional, s.env):
+			s.required = false
+		default:
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// parseSettings registers a flag for each of the settings on fs (beside any
+// flags of the command's own), parses args, and reads each setting from its
+// flag or the environment, reporting every missing or invalid one at once.
+func parseSettings(fs *flag.FlagSet, all []setting, args []string, getenv func(string) string) (config, error) {
 	flags := make(map[string]*string, len(all))
 	for _, s := range all {
 		usage := s.usage + " (env " + s.env + ")"

@@ -112,8 +112,15 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	sort.Strings(sessions)
 	now := time.Now()
 	var first []byte
+	var completed []string // sessions that become orders; an expired one does not
 	for i, id := range sessions {
-		body, err := emu.Event(fmt.Sprintf("evt_demo_%03d", i+1), fulfillment.EventSessionCompleted, id, now)
+		typ := fulfillment.EventSessionCompleted
+		if status, _ := emu.SessionStatus(id); status == "expired" {
+			typ = fulfillment.EventSessionExpired
+		} else {
+			completed = append(completed, id)
+		}
+		body, err := emu.Event(fmt.Sprintf("evt_demo_%03d", i+1), typ, id, now)
 		if err != nil {
 			return err
 		}
@@ -150,7 +157,7 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 
 	var orders []fulfillment.Order
-	for _, id := range sessions {
+	for _, id := range completed {
 		want := fulfillment.StatusReadyToShip
 		o, err := api.waitFor(ctx, id, want)
 		if err != nil {

@@ -18,6 +18,7 @@ Usage:
   fulfillmentd serve [flags]   receive webhooks, run workers, serve the warehouse API
   fulfillmentd demo [flags]    the whole pipeline offline, with a built-in Stripe emulator
   fulfillmentd loadtest [flags] signed checkout events at a rate, with latency and Stripe-use figures
+  fulfillmentd cross-sells check|report   Checkout eligibility of the cross-sells; their attach rate and revenue
   fulfillmentd version         print the version
 
 Run "fulfillmentd serve -h" for the settings (each flag has an environment variable).
@@ -39,6 +40,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return demo(ctx, rest, getenv, stdout, stderr)
 	case "loadtest":
 		return loadtest(ctx, rest, getenv, stdout, stderr)
+	case "cross-sells":
+		return crossSells(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "fulfillmentd", version())
 		return nil

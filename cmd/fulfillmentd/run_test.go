@@ -250,7 +250,8 @@ func serviceEnv(t *testing.T, stripeURL string) map[string]string {
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
 	emu, stripeSrv := newEmulator(t)
-	svc := startService(t, serviceEnv(t, stripeSrv.URL))
+	env := serviceEnv(t, stripeSrv.URL)
+	svc := startService(t, env)
 	svc.token = "e2e-token-0123456789abcdef"
 
 	if code := svc.get(t, "/healthz", nil); code != http.StatusOK {
@@ -267,8 +268,13 @@ func TestEndToEnd(t *testing.T) {
 	}
 	now := time.Now()
 	var wg sync.WaitGroup
-	for i, id := range sessions {
-		body, err := emu.Event(fmt.Sprintf("evt_e2e_%d", i), fulfillment.EventSessionCompleted, id, now)
+	sessions, expired := splitExpired(t, emu, sessions) // issue3_test.go
+	for i, id := range append(sessions, expired...) {
+		typ := fulfillment.EventSessionCompleted
+		if i >= len(sessions) {
+			typ = fulfillment.EventSessionExpired
+		}
+		body, err := emu.Event(fmt.Sprintf("evt_e2e_%d", i), typ, id, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -371,6 +377,7 @@ func TestEndToEnd(t *testing.T) {
 	if code := svc.get(t, "/v1/orders/cs_test_nope", nil); code != http.StatusNotFound {
 		t.Errorf("unknown order = %d", code)
 	}
+	checkCheckoutDetails(t, svc, env) // issue 3: crosssells_test.go
 	svc.stop(t)
 }
 

@@ -55,7 +55,7 @@ func (e envelope) validate() error {
 // the checkout events durable on the broker before answering 2xx: Stripe
 // resends anything that did not get a 2xx, and nothing that did.
 func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events eventPublisher) http.Handler {
-	var ignored atomic.Int64
+	var ignored, expired atomic.Int64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, webhook.MaxBodyBytes))
 		if err != nil {
@@ -79,6 +79,13 @@ func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events ev
 		}
 		if err := ev.validate(); err != nil {
 			writeProblem(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if ev.Type == fulfillment.EventSessionExpired {
+			// An abandoned checkout: no order to make, nothing to publish.
+			n := expired.Add(1)
+			log.Info("checkout session expired", "event_id", ev.ID, "session_id", ev.Data.Object.ID, "expired_total", n)
+			writeJSON(w, http.StatusOK, map[string]string{"status": "expired", "event_id": ev.ID})
 			return
 		}
 		if !fulfillment.Handles(ev.Type) {

@@ -74,6 +74,7 @@ func TestWebhookReceiver(t *testing.T) {
 		{"duplicate delivery", completed, webhook.Sign("whsec_current", now.Add(time.Minute), completed), 200, "duplicate", 1},
 		{"previous secret during rotation, other api_version", newer, webhook.Sign("whsec_previous", now, newer), 200, "accepted", 2},
 		{"ignored type", event("evt_3", "customer.created", "2023-10-16"), webhook.Sign("whsec_current", now, event("evt_3", "customer.created", "2023-10-16")), 200, "ignored", 2},
+		{"expired session: counted, not published", event("evt_4", "checkout.session.expired", "2023-10-16"), webhook.Sign("whsec_current", now, event("evt_4", "checkout.session.expired", "2023-10-16")), 200, "expired", 2},
 		{"wrong secret", completed, webhook.Sign("whsec_other", now, completed), 400, "", 2},
 		{"tampered body", append([]byte(nil), bytes.Replace(completed, []byte("paid"), []byte("PAID"), 1)...), webhook.Sign("whsec_current", now, completed), 400, "", 2},
 		{"stale", completed, webhook.Sign("whsec_current", now.Add(-301*time.Second), completed), 400, "", 2},

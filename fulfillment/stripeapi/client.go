@@ -174,6 +174,12 @@ func SessionFromStripe(s *stripe.CheckoutSession) fulfillment.Session {
 	if out.Customer.Email == "" {
 		out.Customer.Email = s.CustomerEmail
 	}
+	if s.Customer != nil {
+		out.Customer.ID = s.Customer.ID
+	}
+	if td := s.TotalDetails; td != nil {
+		out.AmountDiscount, out.AmountTax, out.AmountShipping = td.AmountDiscount, td.AmountTax, td.AmountShipping
+	}
 	if sd := s.ShippingDetails; sd != nil && (sd.Name != "" || sd.Address != nil) {
 		out.Shipping = &fulfillment.Shipping{Name: sd.Name, Address: addressFromStripe(sd.Address)}
 	}
@@ -203,6 +209,7 @@ func LineItemFromStripe(li *stripe.LineItem) fulfillment.LineItem {
 	}
 	if p := li.Price; p != nil {
 		out.PriceID = p.ID
+		out.Recurring = recurringFromStripe(p.Recurring)
 		if p.Product != nil {
 			out.ProductID = p.Product.ID
 		}

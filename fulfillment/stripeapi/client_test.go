@@ -81,8 +81,9 @@ func fixtureItems(t *testing.T, sessionID string) []fulfillment.LineItem {
 			AmountTax      int64  `json:"amount_tax"`
 			AmountTotal    int64  `json:"amount_total"`
 			Price          struct {
-				ID      string `json:"id"`
-				Product struct {
+				ID        string                 `json:"id"`
+				Recurring *fulfillment.Recurring `json:"recurring"`
+				Product   struct {
 					ID string `json:"id"`
 				} `json:"product"`
 			} `json:"price"`
@@ -95,7 +96,7 @@ func fixtureItems(t *testing.T, sessionID string) []fulfillment.LineItem {
 	for _, li := range fx.LineItems {
 		out = append(out, fulfillment.LineItem{ID: li.ID, ProductID: li.Price.Product.ID, PriceID: li.Price.ID,
 			Description: li.Description, Quantity: li.Quantity, Currency: li.Currency, AmountSubtotal: li.AmountSubtotal,
-			AmountDiscount: li.AmountDiscount, AmountTax: li.AmountTax, AmountTotal: li.AmountTotal})
+			AmountDiscount: li.AmountDiscount, AmountTax: li.AmountTax, AmountTotal: li.AmountTotal, Recurring: li.Price.Recurring})
 	}
 	return out
 }
@@ -133,7 +134,7 @@ func TestLineItems(t *testing.T) {
 			}
 			want := fixtureItems(t, tt.session)
 			for i := range want {
-				if got[i] != want[i] {
+				if !reflect.DeepEqual(got[i], want[i]) {
 					t.Errorf("item %d:\n got %+v\nwant %+v", i, got[i], want[i])
 				}
 			}
@@ -215,7 +216,7 @@ func TestSession(t *testing.T) {
 	}
 	want := fulfillment.Session{
 		ID: "cs_test_crosssell", Status: "complete", PaymentStatus: fulfillment.PaymentPaid, Mode: "payment",
-		Currency: "usd", AmountSubtotal: 99800, AmountTotal: 99726,
+		Currency: "usd", AmountSubtotal: 99800, AmountDiscount: 8990, AmountTax: 7416, AmountShipping: 1500, AmountTotal: 99726,
 		Customer: fulfillment.Customer{Email: "jane.doe@example.com", Name: "Jane Doe", Phone: "+14155550132"},
 		Shipping: &fulfillment.Shipping{Name: "Jane Doe", Address: fulfillment.Address{Line1: "510 Townsend St",
 			Line2: "Apt 4", City: "San Francisco", State: "CA", PostalCode: "94103", Country: "US"}},

@@ -70,7 +70,14 @@ type eventSession struct {
 	Metadata          map[string]string `json:"metadata"`
 	Created           int64             `json:"created"`
 	CustomerEmail     string            `json:"customer_email"`
-	CustomerDetails   *struct {
+	// Customer is a cus_ id, null, or (expanded) an object with an id.
+	Customer     json.RawMessage `json:"customer"`
+	TotalDetails *struct {
+		AmountDiscount int64 `json:"amount_discount"`
+		AmountShipping int64 `json:"amount_shipping"`
+		AmountTax      int64 `json:"amount_tax"`
+	} `json:"total_details"`
+	CustomerDetails *struct {
 		Email string `json:"email"`
 		Name  string `json:"name"`
 		Phone string `json:"phone"`
@@ -118,6 +125,10 @@ func decodeSession(raw json.RawMessage) (fulfillment.Session, error) {
 	if s.Customer.Email == "" {
 		s.Customer.Email = es.CustomerEmail
 	}
+	s.Customer.ID = customerID(es.Customer)
+	if td := es.TotalDetails; td != nil {
+		s.AmountDiscount, s.AmountTax, s.AmountShipping = td.AmountDiscount, td.AmountTax, td.AmountShipping
+	}
 	sd := es.ShippingDetails
 	if sd == nil && es.CollectedInformation != nil {
 		sd = es.CollectedInformation.ShippingDetails
@@ -129,4 +140,20 @@ func decodeSession(raw json.RawMessage) (fulfillment.Session, error) {
 		}
 	}
 	return s, nil
+}
+
+// customerID reads a session's customer field: an id, null, or an expanded
+// object.
+func customerID(raw json.RawMessage) string {
+	var id string
+	if json.Unmarshal(raw, &id) == nil {
+		return id
+	}
+	var obj struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(raw, &obj) == nil {
+		return obj.ID
+	}
+	return ""
 }

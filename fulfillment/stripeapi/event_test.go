@@ -38,7 +38,7 @@ func TestDecodeEvent(t *testing.T) {
 
 	crosssell := fulfillment.Session{
 		ID: "cs_test_crosssell", Status: "complete", PaymentStatus: fulfillment.PaymentPaid, Mode: "payment",
-		Currency: "usd", AmountSubtotal: 99800, AmountTotal: 99726,
+		Currency: "usd", AmountSubtotal: 99800, AmountDiscount: 8990, AmountTax: 7416, AmountShipping: 1500, AmountTotal: 99726,
 		Customer: fulfillment.Customer{Email: "jane.doe@example.com", Name: "Jane Doe", Phone: "+14155550132"},
 		Shipping: &fulfillment.Shipping{Name: "Jane Doe", Address: fulfillment.Address{Line1: "510 Townsend St",
 			Line2: "Apt 4", City: "San Francisco", State: "CA", PostalCode: "94103", Country: "US"}},

@@ -56,6 +56,7 @@ type Emulator struct {
 
 	mu       sync.RWMutex
 	sessions map[string]*session
+	catalog  catalog // products and prices (catalog.go)
 
 	failMu     sync.Mutex
 	failN      int

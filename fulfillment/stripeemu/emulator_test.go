@@ -111,7 +111,7 @@ func TestSeedLoadsEveryFixture(t *testing.T) {
 	t.Parallel()
 	emu, _ := seeded(t, stripeemu.Options{})
 	got := strings.Join(emu.SessionIDs(), ",")
-	want := "cs_test_bulk,cs_test_crosssell,cs_test_digital,cs_test_subscription,cs_test_unpaid"
+	want := "cs_test_bulk,cs_test_camera_only,cs_test_crosssell,cs_test_digital,cs_test_expired,cs_test_free,cs_test_quantity,cs_test_subscription,cs_test_unpaid"
 	if got != want {
 		t.Fatalf("SessionIDs = %s, want %s", got, want)
 	}
@@ -294,18 +294,20 @@ func TestListSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Fixtures were created at 1700000000 + 0, 600, 1200, 1800, 2400 s:
-	// crosssell, unpaid, bulk, digital, subscription. Newest first.
+	// crosssell, unpaid, bulk, digital, subscription; and before, at
+	// 1699996400, 1699997000, 1699998000, 1699999000: camera_only, quantity,
+	// free, expired. Newest first.
 	tests := []struct {
 		query string
 		want  string
 		more  bool
 	}{
-		{"?created[lte]=1700002400", "cs_test_subscription,cs_test_digital,cs_test_bulk,cs_test_unpaid,cs_test_crosssell", false},
+		{"?created[lte]=1700002400", "cs_test_subscription,cs_test_digital,cs_test_bulk,cs_test_unpaid,cs_test_crosssell,cs_test_expired,cs_test_free,cs_test_quantity,cs_test_camera_only", false},
 		{"?created[gte]=1700001200&created[lt]=1700002400", "cs_test_digital,cs_test_bulk", false},
 		{"?created=1700000600", "cs_test_unpaid", false},
 		{"?status=complete&limit=2", "cs_test_gen_open,cs_test_subscription", true},
 		{"?status=complete&limit=2&starting_after=cs_test_subscription", "cs_test_digital,cs_test_bulk", true},
-		{"?status=expired", "", false},
+		{"?status=expired", "cs_test_expired", false},
 	}
 	for _, tt := range tests {
 		list := getOK(t, srv, "/v1/checkout/sessions"+tt.query)
