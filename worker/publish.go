@@ -6,8 +6,13 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
+
+// ErrNotConnected is returned by Publish while the connection to the broker
+// is down (reconnecting): nothing was sent.
+var ErrNotConnected = errors.New("not connected to the broker")
 
 // Publisher puts verified events on the stream.
 type Publisher struct {
@@ -30,6 +35,12 @@ func (p *Publisher) Publish(ctx context.Context, eventType, eventID string, payl
 	}
 	if !validEventType(eventType) {
 		return false, fmt.Errorf("publish %s: event type %q is not a valid subject suffix", eventID, eventType)
+	}
+	// While the connection is down, nats.go would buffer the message and
+	// wait out ctx for an ack that cannot come: refuse at once instead, so
+	// the webhook is answered 503 now and Stripe delivers it again later.
+	if st := p.js.Conn().Status(); st != nats.CONNECTED {
+		return false, fmt.Errorf("publish %s %s: %w (%s)", eventType, eventID, ErrNotConnected, st)
 	}
 	ack, err := p.js.Publish(ctx, SubjectPrefix+eventType, payload,
 		jetstream.WithMsgID(eventID),
