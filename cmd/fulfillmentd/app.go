@@ -37,6 +37,7 @@ type app struct {
 	db      *store.DB
 	stripe  *stripeapi.Client
 	pool    *worker.Pool
+	relay   *worker.Relay // publishes the outbox to the push feed
 	ln      net.Listener
 	handler http.Handler
 }
@@ -72,6 +73,10 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	if err != nil {
 		return nil, fmt.Errorf("set up stream: %w", err)
 	}
+	if err := worker.SetupFeed(ctx, a.js, worker.FeedConfig{Replicas: cfg.NATSReplicas}); err != nil {
+		return nil, fmt.Errorf("set up push feed: %w", err)
+	}
+	a.relay = &worker.Relay{JS: a.js, Outbox: a.db, Wake: a.db.OutboxWritten(), Log: log}
 	verifier, err := webhook.NewVerifier(cfg.WebhookSecrets, cfg.Tolerance, nil)
 	if err != nil {
 		return nil, fmt.Errorf("webhook secrets: %w", err)
@@ -95,7 +100,7 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	if a.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	a.handler = routes(log, verifier, worker.NewPublisher(a.js), a.db, cfg.APITokens, a.ready)
+	a.handler = routes(log, verifier, worker.NewPublisher(a.js), a.db, cfg.APITokens, a.ready, time.Now)
 	return a, nil
 }
 
@@ -150,6 +155,10 @@ func (a *app) run(ctx context.Context, listening func(url string)) error {
 	defer stopPool()
 	poolDone := make(chan error, 1)
 	go func() { poolDone <- a.pool.Run(poolCtx) }()
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRelay()
+	relayDone := make(chan error, 1)
+	go func() { relayDone <- a.relay.Run(relayCtx) }()
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(a.ln) }()
 
@@ -177,6 +186,10 @@ func (a *app) run(ctx context.Context, listening func(url string)) error {
 	stopPool()
 	if err := <-poolDone; err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("workers: %w", err))
+	}
+	stopRelay() // what it has not published stays in the outbox for the next start
+	if err := <-relayDone; err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("push feed relay: %w", err))
 	}
 	a.close()
 	a.log.Info("stopped")

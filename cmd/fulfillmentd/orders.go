@@ -4,11 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/store"
@@ -26,14 +27,14 @@ type orderList struct {
 	NextCursor string              `json:"next_cursor"`
 }
 
-func handleListOrders(orders orderReader) http.Handler {
+func handleListOrders(log *slog.Logger, orders orderReader) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		p := store.ListParams{After: q.Get("after"), Status: fulfillment.Status(q.Get("status"))}
+		p := store.ListParams{After: q.Get("after"), Status: fulfillment.Status(q.Get("status")), Limit: store.DefaultLimit}
 		if s := q.Get("limit"); s != "" {
 			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > 500 {
-				writeProblem(w, http.StatusBadRequest, "limit: want a whole number from 1 to 500")
+			if err != nil || n < 1 || n > store.MaxLimit {
+				writeProblem(w, http.StatusBadRequest, fmt.Sprintf("limit: want a whole number from 1 to %d", store.MaxLimit))
 				return
 			}
 			p.Limit = n
@@ -42,13 +43,18 @@ func handleListOrders(orders orderReader) http.Handler {
 			writeProblem(w, http.StatusBadRequest, "status: unknown status "+strconv.Quote(string(p.Status)))
 			return
 		}
+		if s := q.Get("updated_since"); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				writeProblem(w, http.StatusBadRequest, "updated_since: want an RFC 3339 time such as 2025-03-14T15:09:26Z "+
+					"(in a query string, write a + offset as %2B)")
+				return
+			}
+			p.UpdatedSince = t
+		}
 		page, err := orders.ListOrders(r.Context(), p)
-		switch {
-		case errors.Is(err, store.ErrBadCursor):
-			writeProblem(w, http.StatusBadRequest, "after: not a cursor this server issued")
-			return
-		case err != nil:
-			writeProblem(w, http.StatusServiceUnavailable, "orders are unavailable right now")
+		if err != nil {
+			writeError(w, r, log, err)
 			return
 		}
 		if page.Orders == nil {
@@ -58,23 +64,20 @@ func handleListOrders(orders orderReader) http.Handler {
 	})
 }
 
-func handleGetOrder(orders orderReader) http.Handler {
+func handleGetOrder(log *slog.Logger, orders orderReader) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o, err := orders.Order(r.Context(), r.PathValue("id"))
-		switch {
-		case errors.Is(err, fulfillment.ErrNotFound):
-			writeProblem(w, http.StatusNotFound, "no order with id or checkout session id "+strconv.Quote(r.PathValue("id")))
-			return
-		case err != nil:
-			writeProblem(w, http.StatusServiceUnavailable, "orders are unavailable right now")
+		if err != nil {
+			writeError(w, r, log, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, o)
 	})
 }
 
-// requireToken guards /v1 with bearer tokens compared in constant time. With
-// no token configured it refuses every request.
+// requireToken guards /v1 with bearer tokens compared in constant time, and
+// puts the name of the token used in the request's context (tokenName).
+// With no token configured it refuses every request. Tokens are never logged.
 func requireToken(log *slog.Logger, tokens []apiToken) func(http.Handler) http.Handler {
 	type digest struct {
 		name string
@@ -106,7 +109,16 @@ func requireToken(log *slog.Logger, tokens []apiToken) func(http.Handler) http.H
 				writeProblem(w, http.StatusUnauthorized, "unknown bearer token")
 				return
 			}
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenNameKey{}, name)))
 		})
 	}
+}
+
+type tokenNameKey struct{}
+
+// tokenName is the name of the API token that authenticated the request
+// ("" outside requireToken).
+func tokenName(ctx context.Context) string {
+	name, _ := ctx.Value(tokenNameKey{}).(string)
+	return name
 }

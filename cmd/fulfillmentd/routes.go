@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
 )
@@ -12,18 +13,38 @@ func routes(
 	log *slog.Logger,
 	verifier *webhook.Verifier,
 	events eventPublisher,
-	orders orderReader,
+	orders orderStore,
 	tokens []apiToken,
 	ready readiness,
+	now func() time.Time,
 ) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/stripe", handleStripeWebhook(log, verifier, events))
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(ready))
-
-	v1 := requireToken(log, tokens)
-	mux.Handle("GET /v1/orders", v1(handleListOrders(orders)))
-	mux.Handle("GET /v1/orders/{id}", v1(handleGetOrder(orders)))
+	for _, rt := range v1Routes(log, orders, tokens, now) {
+		mux.Handle(rt.pattern, rt.handler)
+	}
 	mux.Handle("/", handleNotFound())
 	return mux
+}
+
+// route is one pattern of the warehouse API and its handler.
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
+// v1Routes is the warehouse API: exactly what openapi.json describes
+// (TestOpenAPIDescribesRoutes holds the two together). Everything but the
+// description itself needs a bearer token.
+func v1Routes(log *slog.Logger, orders orderStore, tokens []apiToken, now func() time.Time) []route {
+	auth := requireToken(log, tokens)
+	return []route{
+		{"GET /v1/openapi.json", handleOpenAPI()},
+		{"GET /v1/orders", auth(handleListOrders(log, orders))},
+		{"GET /v1/orders/{id}", auth(handleGetOrder(log, orders))},
+		{"POST /v1/orders/{id}/acknowledge", auth(handleAcknowledge(log, orders, now))},
+		{"POST /v1/orders/{id}/shipments", auth(handleCreateShipment(log, orders, now))},
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 )
 
 const usage = `fulfillmentd turns Stripe Checkout payments into warehouse-ready orders.
@@ -19,6 +20,7 @@ Usage:
   fulfillmentd demo [flags]    the whole pipeline offline, with a built-in Stripe emulator
   fulfillmentd loadtest [flags] signed checkout events at a rate, with latency and Stripe-use figures
   fulfillmentd cross-sells check|report   Checkout eligibility of the cross-sells; their attach rate and revenue
+  fulfillmentd orders list|show|export   the orders, from the database (read-only, beside serve)
   fulfillmentd version         print the version
 
 Run "fulfillmentd serve -h" for the settings (each flag has an environment variable).
@@ -42,6 +44,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return loadtest(ctx, rest, getenv, stdout, stderr)
 	case "cross-sells":
 		return crossSells(ctx, rest, getenv, stdout, stderr)
+	case "orders":
+		return ordersCommand(ctx, rest, getenv, stdout, stderr, time.Now)
 	case "version":
 		fmt.Fprintln(stdout, "fulfillmentd", version())
 		return nil

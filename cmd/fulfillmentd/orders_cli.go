@@ -1,0 +1,427 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/store"
+)
+
+const ordersUsage = `Usage:
+  fulfillmentd orders list [--status s] [--since 24h] [--format table|json|csv]
+  fulfillmentd orders show <id> [--format text|json]
+  fulfillmentd orders export --format csv|ndjson [--since 24h] [--status s]
+
+The orders are read from the database in FULFILLMENT_DATA_DIR (or --data-dir),
+read-only: these commands work while serve runs and need no Stripe settings.
+<id> is an order id (ord_...) or a Checkout Session id (cs_...). --since takes
+a duration back from now (90m, 24h, 7d), a date (2025-01-31) or an RFC 3339
+time, and keeps orders updated since then. Orders come in the order of their latest change, oldest
+first, as GET /v1/orders has them.
+
+export --format csv writes one row per line item with the order's columns
+repeated, amounts in major units (12.50), ready for a spreadsheet or a WMS
+import; ndjson writes one order JSON per line, as the API returns it.
+`
+
+// ordersCommand is "fulfillmentd orders ...".
+func ordersCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, now func() time.Time) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, ordersUsage)
+		return errors.New("orders: missing subcommand (list, show or export)")
+	}
+	switch sub, rest := args[0], args[1:]; sub {
+	case "list":
+		return ordersList(ctx, rest, getenv, stdout, stderr, now)
+	case "show":
+		return ordersShow(ctx, rest, getenv, stdout, stderr)
+	case "export":
+		return ordersExport(ctx, rest, getenv, stdout, stderr, now)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, ordersUsage)
+		return nil
+	default:
+		fmt.Fprint(stderr, ordersUsage)
+		return fmt.Errorf("orders: unknown subcommand %q", sub)
+	}
+}
+
+// openOrders reads the settings the orders commands share (the data
+// directory, with serve's flag and variable) after fs's own flags, and opens
+// the database read-only.
+func openOrders(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string) (*store.DB, error) {
+	cfg, err := parseSettings(fs, pick(settings(), nil, "FULFILLMENT_DATA_DIR"), args, getenv)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.OpenReadOnly(ctx, cfg.dbPath())
+	if err != nil {
+		return nil, fmt.Errorf("%w (is FULFILLMENT_DATA_DIR or --data-dir the directory serve uses?)", err)
+	}
+	return db, nil
+}
+
+// feedFilter is the --status and --since of list and export.
+type feedFilter struct {
+	status, since string
+}
+
+func (f *feedFilter) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.status, "status", "", "only orders in this status: awaiting_payment, ready_to_ship, canceled, in_fulfillment, partially_shipped, shipped")
+	fs.StringVar(&f.since, "since", "", "only orders updated since: a duration back from now (90m, 24h, 7d), a date or an RFC 3339 time")
+}
+
+func (f feedFilter) params(now func() time.Time) (store.ListParams, error) {
+	p := store.ListParams{Status: fulfillment.Status(f.status), Limit: store.MaxLimit}
+	if p.Status != "" && !p.Status.Valid() {
+		return p, fmt.Errorf("--status: unknown status %q", f.status)
+	}
+	if f.since != "" {
+		t, err := parseSince(f.since, now()) // the cross-sells commands' reading of --since
+		if err != nil {
+			return p, fmt.Errorf("--since %w", err)
+		}
+		p.UpdatedSince = t
+	}
+	return p, nil
+}
+
+// eachPage calls f with every page of the feed p selects, oldest first.
+func eachPage(ctx context.Context, db *store.DB, p store.ListParams, f func([]fulfillment.Order) error) error {
+	for {
+		page, err := db.ListOrders(ctx, p)
+		if err != nil {
+			return err
+		}
+		if len(page.Orders) == 0 {
+			return nil
+		}
+		if err := f(page.Orders); err != nil {
+			return err
+		}
+		p.After = page.NextCursor
+	}
+}
+
+func ordersList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, now func() time.Time) error {
+	fs := flag.NewFlagSet("orders list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var filter feedFilter
+	filter.register(fs)
+	format := fs.String("format", "table", "output: table, json or csv")
+	db, err := openOrders(ctx, fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	p, err := filter.params(now)
+	if err != nil {
+		return err
+	}
+
+	switch *format {
+	case "table":
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ORDER\tCHECKOUT SESSION\tSTATUS\tPAYMENT\tUNITS\tSHIPPED\tTOTAL\tCUSTOMER\tUPDATED (UTC)")
+		n := 0
+		err = eachPage(ctx, db, p, func(orders []fulfillment.Order) error {
+			for _, o := range orders {
+				units, shipped := unitCounts(o)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", o.ID, o.CheckoutSessionID, o.Status, o.PaymentStatus,
+					units, shipped, money(o.AmountTotal, o.Currency), orDash(o.Customer.Email), o.UpdatedAt.UTC().Format(time.DateTime))
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%d %s\n", n, plural(n, "order", "orders"))
+		return nil
+	case "json":
+		all := []fulfillment.Order{}
+		if err := eachPage(ctx, db, p, func(orders []fulfillment.Order) error { all = append(all, orders...); return nil }); err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(all)
+	case "csv":
+		w := csv.NewWriter(stdout)
+		_ = w.Write([]string{"order_id", "checkout_session_id", "status", "payment_status", "units", "units_shipped",
+			"currency", "amount_total", "customer_email", "customer_name", "created_at", "updated_at"})
+		err = eachPage(ctx, db, p, func(orders []fulfillment.Order) error {
+			for _, o := range orders {
+				units, shipped := unitCounts(o)
+				_ = w.Write(safeRow(o.ID, o.CheckoutSessionID, string(o.Status), string(o.PaymentStatus),
+					num(units), num(shipped), strings.ToUpper(o.Currency), decimal(o.AmountTotal, o.Currency),
+					o.Customer.Email, o.Customer.Name, csvTime(o.CreatedAt), csvTime(o.UpdatedAt)))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		w.Flush()
+		return w.Error()
+	}
+	return fmt.Errorf("--format %q: want table, json or csv", *format)
+}
+
+func ordersShow(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprint(stderr, ordersUsage)
+		return errors.New("orders show: want an order id or Checkout Session id first: fulfillmentd orders show <id>")
+	}
+	id, args := args[0], args[1:]
+	fs := flag.NewFlagSet("orders show", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	format := fs.String("format", "text", "output: text or json")
+	db, err := openOrders(ctx, fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	o, err := db.Order(ctx, id)
+	if errors.Is(err, fulfillment.ErrNotFound) {
+		return fmt.Errorf("no order with id or checkout session id %q", id)
+	}
+	if err != nil {
+		return err
+	}
+	switch *format {
+	case "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(o)
+	case "text":
+		printOrder(stdout, o)
+		return nil
+	}
+	return fmt.Errorf("--format %q: want text or json", *format)
+}
+
+func printOrder(w io.Writer, o fulfillment.Order) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "Order\t%s\n", o.ID)
+	fmt.Fprintf(tw, "Checkout Session\t%s\n", o.CheckoutSessionID)
+	fmt.Fprintf(tw, "Status\t%s (payment %s)\n", o.Status, o.PaymentStatus)
+	fmt.Fprintf(tw, "Total\t%s\n", money(o.AmountTotal, o.Currency))
+	customer := strings.TrimSpace(o.Customer.Name + " <" + o.Customer.Email + ">")
+	if o.Customer.Phone != "" {
+		customer += ", " + o.Customer.Phone
+	}
+	fmt.Fprintf(tw, "Customer\t%s\n", customer)
+	shipTo := "— (no shipping address)"
+	if s := o.Shipping; s != nil {
+		a := s.Address
+		var parts []string
+		for _, p := range []string{s.Name, a.Line1, a.Line2, a.City, a.State, a.PostalCode, a.Country} {
+			if p != "" {
+				parts = append(parts, p)
+			}
+		}
+		shipTo = strings.Join(parts, ", ")
+	}
+	fmt.Fprintf(tw, "Ship to\t%s\n", shipTo)
+	fmt.Fprintf(tw, "Created\t%s\n", o.CreatedAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(tw, "Updated\t%s\n", o.UpdatedAt.UTC().Format(time.RFC3339))
+	if a := o.Acknowledgement; a != nil {
+		fmt.Fprintf(tw, "Acknowledged\t%s by %s\n", a.At.UTC().Format(time.RFC3339), a.By)
+	}
+	_ = tw.Flush()
+
+	left := o.LeftToShip()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LINE ITEM\tPRODUCT\tDESCRIPTION\tQTY\tSHIPPED\tTOTAL")
+	for _, li := range o.LineItems {
+		desc := li.Description
+		if li.CrossSell {
+			desc = "★ " + desc + " (cross-sell of " + li.CrossSellOf + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", li.ID, li.ProductID, desc, li.Quantity, li.Quantity-left[li.ID], money(li.AmountTotal, li.Currency))
+	}
+	_ = tw.Flush()
+
+	if len(o.Shipments) == 0 {
+		fmt.Fprintln(w, "\nNo shipments.")
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SHIPMENT\tCARRIER\tTRACKING NUMBER\tLINES\tBY\tAT")
+	for _, s := range o.Shipments {
+		lines := make([]string, len(s.Lines))
+		for i, l := range s.Lines {
+			lines[i] = fmt.Sprintf("%s×%d", l.LineItemID, l.Quantity)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Carrier, s.TrackingNumber, strings.Join(lines, " "), s.CreatedBy, s.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	_ = tw.Flush()
+}
+
+// exportColumns are the CSV export's columns: the order's, then the line
+// item's.
+var exportColumns = []string{
+	"order_id", "checkout_session_id", "status", "payment_status", "created_at", "updated_at",
+	"customer_email", "customer_name", "customer_phone",
+	"ship_to_name", "ship_to_line1", "ship_to_line2", "ship_to_city", "ship_to_state", "ship_to_postal_code", "ship_to_country",
+	"line_item_id", "product_id", "price_id", "description", "quantity", "quantity_shipped",
+	"currency", "amount_subtotal", "amount_discount", "amount_tax", "amount_total", "cross_sell", "cross_sell_of", "tracking_numbers",
+}
+
+func ordersExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, now func() time.Time) error {
+	fs := flag.NewFlagSet("orders export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var filter feedFilter
+	filter.register(fs)
+	format := fs.String("format", "", "output: csv (one row per line item) or ndjson (one order per line); required")
+	db, err := openOrders(ctx, fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	p, err := filter.params(now)
+	if err != nil {
+		return err
+	}
+	switch *format {
+	case "ndjson":
+		enc := json.NewEncoder(stdout) // one compact value per line
+		return eachPage(ctx, db, p, func(orders []fulfillment.Order) error {
+			for _, o := range orders {
+				if err := enc.Encode(o); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	case "csv":
+		w := csv.NewWriter(stdout)
+		_ = w.Write(exportColumns)
+		err := eachPage(ctx, db, p, func(orders []fulfillment.Order) error {
+			for _, o := range orders {
+				for _, row := range exportRows(o) {
+					_ = w.Write(row)
+				}
+			}
+			w.Flush()
+			return w.Error()
+		})
+		if err != nil {
+			return err
+		}
+		w.Flush()
+		return w.Error()
+	}
+	return fmt.Errorf("--format %q: want csv or ndjson", *format)
+}
+
+// exportRows is one row per line item of o (one row with empty line columns
+// for an order without line items, so every order is in the export).
+func exportRows(o fulfillment.Order) [][]string {
+	var ship fulfillment.Shipping
+	if o.Shipping != nil {
+		ship = *o.Shipping
+	}
+	head := []string{o.ID, o.CheckoutSessionID, string(o.Status), string(o.PaymentStatus), csvTime(o.CreatedAt), csvTime(o.UpdatedAt),
+		o.Customer.Email, o.Customer.Name, o.Customer.Phone,
+		ship.Name, ship.Address.Line1, ship.Address.Line2, ship.Address.City, ship.Address.State, ship.Address.PostalCode, ship.Address.Country}
+	if len(o.LineItems) == 0 {
+		return [][]string{safeRow(append(head, make([]string, len(exportColumns)-len(head))...)...)}
+	}
+	left := o.LeftToShip()
+	rows := make([][]string, 0, len(o.LineItems))
+	for _, li := range o.LineItems {
+		var tracking []string
+		for _, s := range o.Shipments {
+			for _, l := range s.Lines {
+				if l.LineItemID == li.ID {
+					tracking = append(tracking, s.TrackingNumber)
+					break
+				}
+			}
+		}
+		cur := li.Currency
+		if cur == "" {
+			cur = o.Currency
+		}
+		row := append(append([]string(nil), head...),
+			li.ID, li.ProductID, li.PriceID, li.Description, num(li.Quantity), num(li.Quantity-left[li.ID]),
+			strings.ToUpper(cur), decimal(li.AmountSubtotal, cur), decimal(li.AmountDiscount, cur), decimal(li.AmountTax, cur), decimal(li.AmountTotal, cur),
+			strconv.FormatBool(li.CrossSell), li.CrossSellOf, strings.Join(tracking, " "))
+		rows = append(rows, safeRow(row...))
+	}
+	return rows
+}
+
+// unitCounts is how many units o has, and how many have shipped.
+func unitCounts(o fulfillment.Order) (units, shipped int64) {
+	for _, li := range o.LineItems {
+		units += li.Quantity
+	}
+	var left int64
+	for _, n := range o.LeftToShip() {
+		left += n
+	}
+	return units, units - left
+}
+
+// decimal formats an amount in the currency's smallest unit in major units:
+// 1250 eur → "12.50", 500 jpy → "500".
+func decimal(amount int64, currency string) string {
+	s := money(amount, currency)
+	return s[strings.IndexByte(s, ' ')+1:]
+}
+
+func csvTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func num(n int64) string { return strconv.FormatInt(n, 10) }
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// safeRow neutralises cells a spreadsheet would run as a formula (text a
+// buyer typed, such as a name starting with "="), by prefixing a quote. A
+// leading + or - is left alone when the cell is a phone number or a number.
+func safeRow(cells ...string) []string {
+	for i, c := range cells {
+		if c == "" {
+			continue
+		}
+		switch c[0] {
+		case '=', '@', '\t', '\r':
+			cells[i] = "'" + c
+		case '+', '-':
+			if strings.Trim(c, "+-0123456789 ().,/") != "" {
+				cells[i] = "'" + c
+			}
+		}
+	}
+	return cells
+}
