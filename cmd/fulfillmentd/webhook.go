@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +59,14 @@ func (e envelope) validate() error {
 func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events eventPublisher) http.Handler {
 	var ignored, expired atomic.Int64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !jsonContentType(r.Header.Get("Content-Type")) {
+			writeProblem(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json (Stripe sends application/json; charset=utf-8)")
+			return
+		}
+		if r.ContentLength > webhook.MaxBodyBytes {
+			writeProblem(w, http.StatusRequestEntityTooLarge, "body over 64 KiB")
+			return
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, webhook.MaxBodyBytes))
 		if err != nil {
 			var tooLarge *http.MaxBytesError
@@ -112,4 +122,20 @@ func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events ev
 			"status", status, "publish_ms", time.Since(start).Milliseconds())
 		writeJSON(w, http.StatusOK, map[string]string{"status": status, "event_id": ev.ID})
 	})
+}
+
+// jsonContentType accepts what Stripe sends, application/json; charset=utf-8,
+// as well as application/json without a charset and no Content-Type at all
+// (some relays drop it). Anything else, another charset included, is 415:
+// the body is not what a Stripe webhook is.
+func jsonContentType(v string) bool {
+	if v == "" {
+		return true
+	}
+	mt, params, err := mime.ParseMediaType(v)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	cs, ok := params["charset"]
+	return !ok || strings.EqualFold(cs, "utf-8")
 }
