@@ -222,6 +222,9 @@ func (o Order) Merge(next Order) (Order, bool) {
 	if merged.Customer == (Customer{}) {
 		merged.Customer = next.Customer
 	}
+	if merged.Customer.ID == "" {
+		merged.Customer.ID = next.Customer.ID
+	}
 	if merged.Shipping == nil && next.Shipping != nil {
 		merged.Shipping = next.Shipping
 	}

@@ -55,6 +55,8 @@ func TestCrossSellReport(t *testing.T) {
 		// Not paid: neither counts.
 		reportOrder("cs_r4", fulfillment.StatusAwaitingPayment, unpaid, "usd", 10900, at(4), line{cam, 10000, ""}, line{cloth, 900, cam}),
 		reportOrder("cs_r5", fulfillment.StatusCanceled, unpaid, "usd", 10900, at(5), line{cam, 10000, ""}, line{cloth, 900, cam}),
+		// Canceled after payment (refunded): not a sale either.
+		reportOrder("cs_r5b", fulfillment.StatusCanceled, paid, "usd", 10900, at(5), line{cam, 10000, ""}, line{cloth, 900, cam}),
 		// Another currency: its own row.
 		reportOrder("cs_r6", ready, paid, "eur", 8000, at(6), line{cam, 7300, ""}, line{cloth, 700, cam}),
 		// Free, and the cloth was not tagged (bought on its own): without.
@@ -154,7 +156,16 @@ func TestCheckoutDetailsRoundTrip(t *testing.T) {
 	o.AmountDiscount, o.AmountTax, o.AmountShipping = 8990, 7416, 1500
 	o.LineItems[0].Recurring = &fulfillment.Recurring{Interval: "month", IntervalCount: 1}
 	o.LineItems[1].Recurring = &fulfillment.Recurring{Interval: "year", IntervalCount: 2}
-	got, _ := mustRecord(t, db, "evt_details", fulfillment.EventSessionCompleted, o)
+	// First known without the details (an event snapshot of an unpaid
+	// session), then with them: the update writes them.
+	bare := o
+	bare.Status, bare.PaymentStatus = fulfillment.StatusAwaitingPayment, fulfillment.PaymentUnpaid
+	bare.Customer.ID, bare.AmountDiscount, bare.AmountTax, bare.AmountShipping = "", 0, 0, 0
+	mustRecord(t, db, "evt_details_0", fulfillment.EventSessionCompleted, bare)
+	got, outcome := mustRecord(t, db, "evt_details", fulfillment.EventSessionAsyncPaymentSucceed, o)
+	if outcome != fulfillment.OutcomeUpdated {
+		t.Fatalf("outcome %s, want updated", outcome)
+	}
 	sameOrder(t, "recorded", got, o)
 	read, err := db.OrderBySession(context.Background(), "cs_details")
 	if err != nil {
