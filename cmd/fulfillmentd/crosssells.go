@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -268,4 +270,16 @@ func writeIndentedJSON(w io.Writer, v any) error {
 		return fmt.Errorf("write JSON: %w", err)
 	}
 	return nil
+}
+
+// demoCrossSellsReport prints "fulfillmentd cross-sells report --since all"
+// for the demo's database, read-only beside the running service.
+func demoCrossSellsReport(ctx context.Context, dataDir string, crossSellsJSON []byte, stdout, stderr io.Writer) error {
+	path := filepath.Join(dataDir, "crosssells.json")
+	if err := os.WriteFile(path, crossSellsJSON, 0o600); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	env := map[string]string{"FULFILLMENT_DATA_DIR": dataDir, "FULFILLMENT_CROSS_SELLS": path}
+	fmt.Fprintln(stdout, "\n$ fulfillmentd cross-sells report --since all")
+	return crossSellsReport(ctx, []string{"--since", "all"}, func(k string) string { return env[k] }, stdout, stderr, time.Now)
 }

@@ -167,6 +167,9 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	fmt.Fprintf(stdout, "\nOrders recorded (%d Stripe API requests in all):\n\n", a.stripe.Requests())
 	printOrders(stdout, orders)
+	if err := demoCrossSellsReport(ctx, dir, crossSellsJSON, stdout, stderr); err != nil {
+		return err
+	}
 
 	fmt.Fprintf(stdout, `
 Query the warehouse API:

@@ -405,7 +405,8 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
-	for _, want := range []string{"duplicate", "→ 400", "★", "cs_test_crosssell", "cs_test_bulk", "ready_to_ship", "curl -s -H 'Authorization: Bearer"} {
+	for _, want := range []string{"duplicate", "→ 400", "★", "cs_test_crosssell", "cs_test_bulk", "ready_to_ship", "curl -s -H 'Authorization: Bearer",
+		"cross-sells report", "prod_camera → prod_lens_cloth", "66.7%"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
