@@ -58,6 +58,8 @@ type Emulator struct {
 	sessions map[string]*session
 	catalog  catalog // products and prices (catalog.go)
 
+	faults faultInjector // random faults (faults.go)
+
 	failMu     sync.Mutex
 	failN      int
 	failStatus int
@@ -153,6 +155,9 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if !e.sleep(r.Context()) {
 		rec.status = 499 // client gone; nothing to answer
+		return
+	}
+	if e.faults.inject(rec, r) {
 		return
 	}
 	if status, ok := e.takeFailure(); ok {
