@@ -45,9 +45,10 @@ type app struct {
 // start opens every part in dependency order; on error it closes what it opened.
 func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error) {
 	a = &app{log: log}
+	opened := a // every error return sets a to nil
 	defer func() {
 		if err != nil {
-			a.close()
+			opened.close()
 		}
 	}()
 	if a.db, err = store.Open(ctx, cfg.dbPath()); err != nil {
