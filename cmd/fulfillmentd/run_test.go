@@ -268,7 +268,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	now := time.Now()
 	var wg sync.WaitGroup
-	sessions, expired := splitExpired(t, emu, sessions) // issue3_test.go
+	sessions, expired := splitExpired(t, emu, sessions) // crosssells_test.go
 	for i, id := range append(sessions, expired...) {
 		typ := fulfillment.EventSessionCompleted
 		if i >= len(sessions) {
