@@ -20,7 +20,7 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
-func openStore(t *testing.T) *store.DB {
+func openStore(t testing.TB) *store.DB {
 	t.Helper()
 	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "f.db"))
 	if err != nil {
@@ -33,7 +33,7 @@ func openStore(t *testing.T) *store.DB {
 var clock atomic.Int64
 
 // paid records a paid order of session with two line items (quantities 1, 2).
-func paid(t *testing.T, db *store.DB, session string) {
+func paid(t testing.TB, db *store.DB, session string) {
 	t.Helper()
 	now := time.Date(2025, 3, 14, 12, 0, 0, 0, time.UTC).Add(time.Duration(clock.Add(1)) * time.Second)
 	o := fulfillment.Order{
@@ -55,7 +55,9 @@ func change(t *testing.T, db *store.DB, session string, f func(fulfillment.Order
 	}
 }
 
-func ack(o fulfillment.Order, at time.Time) (fulfillment.Order, bool, error) { return o.Acknowledge("wms", at) }
+func ack(o fulfillment.Order, at time.Time) (fulfillment.Order, bool, error) {
+	return o.Acknowledge("wms", at)
+}
 
 func shipAll(tracking string) func(fulfillment.Order, time.Time) (fulfillment.Order, bool, error) {
 	return func(o fulfillment.Order, at time.Time) (fulfillment.Order, bool, error) {
@@ -82,7 +84,7 @@ func runRelay(t *testing.T, r *worker.Relay) {
 	})
 }
 
-func pending(t *testing.T, db *store.DB) int {
+func pending(t testing.TB, db *store.DB) int {
 	t.Helper()
 	p, err := db.PendingChanges(context.Background(), 1000)
 	if err != nil {
@@ -248,7 +250,7 @@ func TestRelayRidesOutBrokerOutage(t *testing.T) {
 		t.Fatalf("%d changes pending during the outage, want all 4", n)
 	}
 
-	ns = startTCPServer(t, dir, port)
+	startTCPServer(t, dir, port) // the same address and store: the broker is back
 	eventually(t, func() bool { return pending(t, db) == 0 })
 	checkFeed(t, readFeed(t, js), 8)
 	if failures.Load() == 0 {

@@ -73,7 +73,7 @@ func (a *whAPI) seed(t *testing.T, session string, status fulfillment.Status, i 
 	o := fulfillment.Order{
 		ID: fulfillment.OrderID(session), CheckoutSessionID: session, Status: status, PaymentStatus: pay,
 		Mode: "payment", Currency: "eur", AmountSubtotal: 6000, AmountTotal: 6000,
-		Customer: fulfillment.Customer{Email: "ada@example.com", Name: "Ada Lovelace"},
+		Customer:  fulfillment.Customer{Email: "ada@example.com", Name: "Ada Lovelace"},
 		CreatedAt: at, UpdatedAt: at,
 	}
 	for j, s := range []string{"a", "b", "c"} {
