@@ -283,8 +283,26 @@ func TestOpenReadOnly(t *testing.T) {
 		t.Error("Record through a read-only DB succeeded")
 	}
 
+	// With serve stopped (no -wal or -shm file left), it reads all the same.
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := OpenReadOnly(ctx, path)
+	if err != nil {
+		t.Fatalf("read-only open of a closed database: %v", err)
+	}
+	if page, err := r2.ListOrders(ctx, ListParams{}); err != nil || len(page.Orders) != 2 {
+		t.Errorf("read-only list of a closed database: %d orders, %v", len(page.Orders), err)
+	}
+	_ = r2.Close()
+	w2, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+
 	// A database this build would still have to migrate is refused.
-	if _, err := w.writer.Exec(`DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)`); err != nil {
+	if _, err := w2.writer.Exec(`DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := OpenReadOnly(ctx, path); err == nil || !strings.Contains(err.Error(), "older") {
