@@ -66,6 +66,7 @@ func TestFaultKill(t *testing.T) {
 	close(thresholds)
 	go func() {
 		n := 0
+		defer func() { killed <- n }() // also when a restart fails the test
 		for th := range thresholds {
 			for acked.Load() < th && ctx.Err() == nil {
 				time.Sleep(time.Millisecond)
@@ -81,7 +82,6 @@ func TestFaultKill(t *testing.T) {
 			n++
 			start()
 		}
-		killed <- n
 	}()
 
 	ok, err := sender.burst(ctx, events, 16, 0.1, func(i int) {

@@ -284,8 +284,28 @@ func TestFaultNATSCluster(t *testing.T) {
 		t.Errorf("killed %v, want %d kills", victims, kills)
 	}
 	if lost != 0 || dups != 0 {
-		t.Fatalf("lost %d, duplicated %d\n%s", lost, dups, svc.stderr.String())
+		t.Fatalf("lost %d, duplicated %d; %s\n%s", lost, dups, streamState(js), svc.stderr.String())
 	}
+}
+
+// streamState describes the event stream and the workers' consumer, for
+// failure messages.
+func streamState(js jetstream.JetStream) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, worker.StreamName)
+	if err != nil {
+		return fmt.Sprintf("stream: %v", err)
+	}
+	si := s.CachedInfo()
+	out := fmt.Sprintf("stream: %d msgs, seq %d..%d, cluster %+v", si.State.Msgs, si.State.FirstSeq, si.State.LastSeq, si.Cluster)
+	c, err := s.Consumer(ctx, worker.ConsumerName)
+	if err != nil {
+		return out + fmt.Sprintf("; consumer: %v", err)
+	}
+	ci := c.CachedInfo()
+	return out + fmt.Sprintf("; consumer: delivered %d ack floor %d, pending %d, ack pending %d, redelivered %d, waiting pulls %d, cluster %+v",
+		ci.Delivered.Stream, ci.AckFloor.Stream, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting, ci.Cluster)
 }
 
 // streamLeader is the server name leading the event stream, or "" if unknown.
