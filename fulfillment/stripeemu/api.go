@@ -26,6 +26,8 @@ func (e *Emulator) route(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, sessionsPath)
 	switch {
 	case !ok && e.routeCatalog(w, r): // /v1/products, /v1/prices (catalog.go)
+	case !ok && r.URL.Path == eventsPath: // events.go
+		e.listEvents(w, r)
 	case !ok:
 		writeError(w, errUnrecognizedURL(r))
 	case rest == "" || rest == "/":

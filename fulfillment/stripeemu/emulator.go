@@ -56,7 +56,8 @@ type Emulator struct {
 
 	mu       sync.RWMutex
 	sessions map[string]*session
-	catalog  catalog // products and prices (catalog.go)
+	catalog  catalog  // products and prices (catalog.go)
+	events   eventLog // every event Event built (events.go)
 
 	faults faultInjector // random faults (faults.go)
 

@@ -187,7 +187,7 @@ func (e *Emulator) session(id string) (*session, bool) {
 // Event returns the webhook event Stripe would send about a session: the
 // envelope of API version 2023-10-16 whose data.object is the session as
 // currently stored, without line items (webhooks never carry them). A zero
-// created means now.
+// created means now. The emulator keeps the event: GET /v1/events lists it.
 func (e *Emulator) Event(eventID, eventType, sessionID string, created time.Time) ([]byte, error) {
 	if eventID == "" || eventType == "" {
 		return nil, errors.New("event: event id and type are required")
@@ -210,7 +210,9 @@ func (e *Emulator) Event(eventID, eventType, sessionID string, created time.Time
 		"request":          json.RawMessage(`{"id":null,"idempotency_key":null}`),
 		"type":             mustJSON(eventType),
 	}
-	return renderObject(env), nil
+	body := renderObject(env)
+	e.events.record(storedEvent{id: eventID, typ: eventType, created: created.Unix(), body: body}) // for GET /v1/events
+	return body, nil
 }
 
 // GenerateSession stores a synthetic, complete payment-mode session with
