@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
@@ -54,6 +55,10 @@ const (
 	// hardStopWait is how long handlers may take to return once their
 	// context is canceled at the end of ShutdownGrace.
 	hardStopWait = time.Second
+	// fetchWait bounds one pull request: how long a shutdown may wait for
+	// the request in flight, and how long a freed worker may wait for the
+	// next request while the current one is open.
+	fetchWait = time.Second
 	// settleTimeout bounds an ack round trip or a dead-letter write.
 	settleTimeout = 10 * time.Second
 	maxTermReason = 200
@@ -74,22 +79,30 @@ type Pool struct {
 	// with math/rand/v2. A longer RetryAfterError wins.
 	Backoff     func(attempt int) time.Duration
 	DeadLetters DeadLetters // required
-	Log         *slog.Logger
-	Now         func() time.Time
+	// Conn, if set, is the connection Consumer uses: the naks of handlers
+	// canceled at the end of ShutdownGrace are then confirmed by the server
+	// before Run returns (an unconfirmed one can be lost when the
+	// connection closes right after). Even so, the server keeps a nak in
+	// memory only: if it restarts too, the message waits out AckWait.
+	Conn *nats.Conn
+	Log  *slog.Logger
+	Now  func() time.Time
 	// ShutdownGrace is how long in-flight handlers may finish after Run's
 	// ctx is canceled (0 → DefaultShutdownGrace); then their contexts are
 	// canceled and their messages nak'ed for immediate redelivery.
 	ShutdownGrace time.Duration
 	// HandlerTimeout is the deadline of each handler's context; 0 → half
-	// the consumer's AckWait. It must be below AckWait: a pulled message
-	// waits for a free worker for at most one handler's time, so with
-	// HandlerTimeout ≤ AckWait/2 it is still ours when its handler starts.
+	// the consumer's AckWait. It must be below AckWait, so that a message is
+	// settled before the server would deliver it again (a pulled message
+	// starts at once: each pull asks for as many messages as there are free
+	// workers).
 	HandlerTimeout time.Duration
 }
 
 // Run pulls and processes messages until ctx is canceled. It then stops
-// pulling, naks messages pulled but not started, lets running handlers
-// finish within ShutdownGrace, cancels and naks the rest, and returns nil.
+// pulling (the pull request in flight, at most fetchWait, is read to its end
+// and its messages handled), lets running handlers finish within
+// ShutdownGrace, cancels and naks the rest, and returns nil.
 // It returns an error if the pool is misconfigured, if the consumer goes
 // away, or if handlers ignore cancellation. After Run returns, drain or
 // flush the connection so the last acks reach the server.
@@ -97,10 +110,6 @@ func (p *Pool) Run(ctx context.Context) error {
 	r, err := p.runner()
 	if err != nil {
 		return err
-	}
-	it, err := p.Consumer.Messages(jetstream.PullMaxMessages(r.workers))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", ConsumerName, err)
 	}
 	// Handler contexts outlive ctx by ShutdownGrace.
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
@@ -114,50 +123,59 @@ func (p *Pool) Run(ctx context.Context) error {
 	)
 	r.log.Info("worker pool started", "consumer", ConsumerName, "workers", r.workers,
 		"max_deliver", r.maxDeliver, "ack_wait", r.ackWait, "handler_timeout", r.handlerTimeout)
+	// Pull with one Fetch at a time, for as many messages as there are free
+	// workers, each request ending within fetchWait. Every message a Fetch
+	// brings has a worker waiting for it, so it starts at once, also during
+	// shutdown: a Fetch is read to its end (the server's last word on the
+	// request) and what it brings is in flight like the rest. No message is
+	// left in transit to a closed subscription, or nak'ed at the stop: either
+	// way the server would hold it until AckWait (a nak is not persisted:
+	// after a restart the message waits out AckWait from its delivery).
 pull:
-	for {
+	for ctx.Err() == nil {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			break pull
 		}
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
+		slots := 1
+	more:
+		for slots < r.workers {
+			select {
+			case sem <- struct{}{}:
+				slots++
+			default:
+				break more
+			}
+		}
+		batch, err := p.Consumer.Fetch(slots, jetstream.FetchMaxWait(fetchWait))
+		if err == nil {
+			for msg := range batch.Messages() {
+				slots--
+				d := r.track(msg)
+				wg.Go(func() {
+					defer func() { <-sem }()
+					r.process(d)
+				})
+			}
+			err = batch.Error()
+		}
+		for range slots {
 			<-sem
-			if ctx.Err() != nil {
-				break pull
-			}
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				loopErr = fmt.Errorf("consume %s: %w", ConsumerName, err)
-				break pull
-			}
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+			errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, jetstream.ErrMsgIteratorClosed):
+			loopErr = fmt.Errorf("consume %s: %w", ConsumerName, err)
+			break pull
+		default:
 			r.log.Warn("pull messages", "error", err)
 			select { // no hot loop on a repeating error
 			case <-time.After(100 * time.Millisecond):
 			case <-ctx.Done():
 			}
-			continue
 		}
-		if ctx.Err() != nil {
-			<-sem
-			r.nakUnstarted(msg)
-			break pull
-		}
-		d := r.track(msg)
-		wg.Go(func() {
-			defer func() { <-sem }()
-			r.process(d)
-		})
-	}
-
-	// Stop pulling; what was pulled but not started goes back at once.
-	it.Drain()
-	for {
-		msg, err := it.Next(jetstream.NextMaxWait(time.Second))
-		if err != nil {
-			break
-		}
-		r.nakUnstarted(msg)
 	}
 
 	done := make(chan struct{})
@@ -195,6 +213,7 @@ pull:
 type runner struct {
 	handler        Handler
 	deadLetters    DeadLetters
+	conn           *nats.Conn
 	log            *slog.Logger
 	now            func() time.Time
 	backoff        func(int) time.Duration
@@ -216,6 +235,7 @@ func (p *Pool) runner() (*runner, error) {
 	r := &runner{
 		handler:        p.Handler,
 		deadLetters:    p.DeadLetters,
+		conn:           p.Conn,
 		log:            p.Log,
 		now:            p.Now,
 		backoff:        p.Backoff,
@@ -316,17 +336,24 @@ func (r *runner) abandon() int {
 			continue
 		}
 		n++
-		err := d.msg.Nak()
+		err := r.nak(d.msg)
 		r.logOutcome(d, "nak_abandoned", time.Since(d.start), 0, errors.New("handler did not return after cancel"), err)
 	}
 	return n
 }
 
-func (r *runner) nakUnstarted(msg jetstream.Msg) {
-	if err := msg.Nak(); err != nil {
-		r.log.Warn("nak unstarted message", "subject", msg.Subject(),
-			"event_id", msg.Headers().Get(jetstream.MsgIDHeader), "error", err)
+// nak gives msg back for redelivery at once; with a Conn it waits (up to
+// settleTimeout) for the server to confirm, as DoubleAck does for acks.
+func (r *runner) nak(msg jetstream.Msg) error {
+	if r.conn == nil || msg.Reply() == "" {
+		return msg.Nak()
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	if _, err := r.conn.RequestWithContext(ctx, msg.Reply(), []byte("-NAK")); err != nil {
+		return fmt.Errorf("nak: %w", err)
+	}
+	return nil
 }
 
 func (r *runner) process(d *delivery) {
@@ -398,7 +425,7 @@ func (r *runner) settle(d *delivery, herr error) (outcome string, delay time.Dur
 		return "acked", 0, nil
 	case r.base.Err() != nil:
 		// Shutdown grace is over: the handler was canceled, not failed.
-		return "nak_shutdown", 0, d.msg.Nak()
+		return "nak_shutdown", 0, r.nak(d.msg)
 	case fulfillment.IsPermanent(herr):
 		return r.deadLetter(ctx, d, herr)
 	case r.maxDeliver > 0 && d.m.Attempt >= r.maxDeliver:

@@ -28,9 +28,11 @@ import (
 const maxDeliver = 42
 
 // app is one fulfillmentd process: receiver, workers, broker connection (and
-// the embedded broker), database.
+// the embedded broker), database. A receiver role has no database, workers,
+// relays nor Stripe client; a worker role has no webhook verifier.
 type app struct {
 	log     *slog.Logger
+	role    string
 	ns      *server.Server // nil with an external NATS
 	nc      *nats.Conn
 	js      jetstream.JetStream
@@ -38,21 +40,27 @@ type app struct {
 	stripe  *stripeapi.Client
 	pool    *worker.Pool
 	relay   *worker.Relay // publishes the outbox to the push feed
+	tasks   []task        // replayer, periodic reconcile (roles.go)
 	ln      net.Listener
 	handler http.Handler
 }
 
 // start opens every part in dependency order; on error it closes what it opened.
 func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error) {
-	a = &app{log: log}
+	a = &app{log: log, role: cfg.Role}
 	opened := a // every error return sets a to nil
 	defer func() {
 		if err != nil {
 			opened.close()
 		}
 	}()
-	if a.db, err = store.Open(ctx, cfg.dbPath()); err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+	if err := cfg.checkRole(); err != nil {
+		return nil, err
+	}
+	if cfg.works() {
+		if a.db, err = store.Open(ctx, cfg.dbPath()); err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
 	}
 	if cfg.NATSURL == "" {
 		a.ns, err = worker.StartEmbedded(worker.EmbeddedOptions{StoreDir: cfg.natsDir(), SyncInterval: cfg.NATSSyncInterval, Log: log})
@@ -69,8 +77,25 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	if a.js, err = jetstream.New(a.nc); err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	consumer, err := worker.Setup(ctx, a.js, worker.StreamConfig{Workers: cfg.Workers, MaxDeliver: maxDeliver,
-		Replicas: cfg.NATSReplicas, AckWait: cfg.AckWait})
+	streamCfg := worker.StreamConfig{Workers: cfg.Workers, MaxDeliver: maxDeliver, Replicas: cfg.NATSReplicas, AckWait: cfg.AckWait}
+	publisher := worker.NewPublisher(a.js)
+	var verifier *webhook.Verifier
+	if cfg.receives() {
+		if verifier, err = webhook.NewVerifier(cfg.WebhookSecrets, cfg.Tolerance, nil); err != nil {
+			return nil, fmt.Errorf("webhook secrets: %w", err)
+		}
+	}
+	if !cfg.works() {
+		if err := worker.SetupStream(ctx, a.js, streamCfg); err != nil {
+			return nil, fmt.Errorf("set up stream: %w", err)
+		}
+		if a.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+		a.handler = servesRole(cfg.Role, routes(log, verifier, publisher, a.db, cfg.APITokens, a.ready, time.Now))
+		return a, nil
+	}
+	consumer, err := worker.Setup(ctx, a.js, streamCfg)
 	if err != nil {
 		return nil, fmt.Errorf("set up stream: %w", err)
 	}
@@ -78,10 +103,6 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		return nil, fmt.Errorf("set up push feed: %w", err)
 	}
 	a.relay = &worker.Relay{JS: a.js, Outbox: a.db, Wake: a.db.OutboxWritten(), Log: log}
-	verifier, err := webhook.NewVerifier(cfg.WebhookSecrets, cfg.Tolerance, nil)
-	if err != nil {
-		return nil, fmt.Errorf("webhook secrets: %w", err)
-	}
 	a.stripe = stripeapi.New(stripeapi.Config{
 		SecretKey:  cfg.StripeSecretKey,
 		BaseURL:    cfg.StripeAPIBase,
@@ -96,12 +117,22 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		Workers:     cfg.Workers,
 		MaxDeliver:  maxDeliver,
 		DeadLetters: a.db,
+		Conn:        a.nc, // confirmed naks at shutdown
 		Log:         log,
+	}
+	// Replays queued by dlq retry and reconcile, from any process on this
+	// database, go to the stream from here.
+	wake := make(chan struct{}, 1)
+	replayer := &worker.Replayer{Store: a.db, Publisher: publisher, Wake: wake, Log: log}
+	a.tasks = append(a.tasks, task{name: "replayer", run: replayer.Run})
+	if cfg.ReconcileEvery > 0 {
+		rec := &fulfillment.Reconciler{Stripe: a.stripe, Store: a.db, Log: log}
+		a.tasks = append(a.tasks, reconcileEvery(rec, cfg.ReconcileEvery, cfg.ReconcileSince, wake, log))
 	}
 	if a.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	a.handler = routes(log, verifier, worker.NewPublisher(a.js), a.db, cfg.APITokens, a.ready, time.Now)
+	a.handler = servesRole(cfg.Role, routes(log, verifier, publisher, a.db, cfg.APITokens, a.ready, time.Now))
 	return a, nil
 }
 
@@ -125,13 +156,17 @@ func processEvents(proc *fulfillment.Processor, log *slog.Logger) worker.Handler
 	})
 }
 
-// ready reports whether the broker and the database are usable.
+// ready reports whether the broker and the database (if the role has one)
+// are usable.
 func (a *app) ready(ctx context.Context) error {
 	if a.nc.Status() != nats.CONNECTED {
 		return fmt.Errorf("broker: %s", a.nc.Status())
 	}
 	if _, err := a.js.AccountInfo(ctx); err != nil {
 		return fmt.Errorf("broker: %w", err)
+	}
+	if a.db == nil { // receiver: the broker is all it needs
+		return nil
 	}
 	if err := a.db.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
@@ -154,17 +189,23 @@ func (a *app) run(ctx context.Context, listening func(url string)) error {
 	}
 	poolCtx, stopPool := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPool()
-	poolDone := make(chan error, 1)
-	go func() { poolDone <- a.pool.Run(poolCtx) }()
+	var poolDone, relayDone chan error // nil: not in this role
+	if a.pool != nil {
+		poolDone = make(chan error, 1)
+		go func() { poolDone <- a.pool.Run(poolCtx) }()
+	}
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
-	relayDone := make(chan error, 1)
-	go func() { relayDone <- a.relay.Run(relayCtx) }()
+	if a.relay != nil {
+		relayDone = make(chan error, 1)
+		go func() { relayDone <- a.relay.Run(relayCtx) }()
+	}
+	stopTasks := startTasks(ctx, a.tasks)
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(a.ln) }()
 
 	url := "http://" + a.ln.Addr().String()
-	a.log.Info("fulfillmentd ready", "addr", a.ln.Addr().String(), "embedded_nats", a.ns != nil)
+	a.log.Info("fulfillmentd ready", "addr", a.ln.Addr().String(), "role", a.role, "embedded_nats", a.ns != nil)
 	if listening != nil {
 		listening(url)
 	}
@@ -185,12 +226,20 @@ func (a *app) run(ctx context.Context, listening func(url string)) error {
 		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
 	}
 	stopPool()
-	if err := <-poolDone; err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("workers: %w", err))
+	if poolDone != nil {
+		if err := <-poolDone; err != nil {
+			runErr = errors.Join(runErr, fmt.Errorf("workers: %w", err))
+		}
 	}
 	stopRelay() // what it has not published stays in the outbox for the next start
-	if err := <-relayDone; err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("push feed relay: %w", err))
+	if relayDone != nil {
+		if err := <-relayDone; err != nil {
+			runErr = errors.Join(runErr, fmt.Errorf("push feed relay: %w", err))
+		}
+	}
+	// Pending replays stay queued for the next start.
+	if err := stopTasks(); err != nil {
+		runErr = errors.Join(runErr, err)
 	}
 	a.close()
 	a.log.Info("stopped")

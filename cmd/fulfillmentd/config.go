@@ -38,6 +38,9 @@ type config struct {
 	NATSReplicas     int           // stream replicas: 1, or 3 on a NATS cluster
 	AckWait          time.Duration // redelivery delay of a message whose worker died
 	StripeTimeout    time.Duration // one Stripe API request, stripe-go's retries apart
+	Role             string        // all, receiver or worker (roles.go)
+	ReconcileEvery   time.Duration // 0: serve does not reconcile
+	ReconcileSince   time.Duration // how far back a periodic reconcile looks
 	LogFormat        string
 	LogLevel         string
 }
@@ -183,6 +186,12 @@ func settings() []setting {
 				c.StripeTimeout = d
 				return nil
 			}},
+		{env: "FULFILLMENT_ROLE", flag: "role", def: roleAll, usage: "all (one process does everything), receiver (webhooks to NATS only: stateless, needs NATS_URL) or worker (NATS to orders, SQLite, /v1: one per database, needs NATS_URL)",
+			parse: parseRole},
+		{env: "FULFILLMENT_RECONCILE_EVERY", flag: "reconcile-every", usage: "run reconcile (see fulfillmentd reconcile) this often inside serve, such as 15m; unset: never",
+			parse: func(c *config, v string) (err error) { c.ReconcileEvery, err = parseEvery(v); return err }},
+		{env: "FULFILLMENT_RECONCILE_SINCE", flag: "reconcile-since", def: "72h", usage: "how far back the periodic reconcile looks (sessions created since)",
+			parse: func(c *config, v string) (err error) { c.ReconcileSince, err = parseWindow(v); return err }},
 		{env: "FULFILLMENT_LOG_FORMAT", flag: "log-format", def: "json", usage: "log format: json or text",
 			parse: func(c *config, v string) error {
 				if v != "json" && v != "text" {
@@ -208,7 +217,7 @@ func settings() []setting {
 func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	return parseSettings(fs, settings(), args, getenv)
+	return parseSettings(fs, settingsForRole(settings(), roleIn(args, getenv)), args, getenv)
 }
 
 // pick selects the settings a command needs, by environment variable: those

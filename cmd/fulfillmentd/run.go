@@ -21,6 +21,8 @@ Usage:
   fulfillmentd loadtest [flags] signed checkout events at a rate, with latency and Stripe-use figures
   fulfillmentd cross-sells check|report   Checkout eligibility of the cross-sells; their attach rate and revenue
   fulfillmentd orders list|show|export   the orders, from the database (read-only, beside serve)
+  fulfillmentd dlq list|show|retry|purge   dead letters: inspect them, put them back on the stream, forget old ones
+  fulfillmentd reconcile [--since 72h] [--dry-run]   queue what Stripe completed but no order shows
   fulfillmentd version         print the version
 
 Run "fulfillmentd serve -h" for the settings (each flag has an environment variable).
@@ -46,6 +48,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return crossSells(ctx, rest, getenv, stdout, stderr)
 	case "orders":
 		return ordersCommand(ctx, rest, getenv, stdout, stderr, time.Now)
+	case "dlq":
+		return dlq(ctx, rest, getenv, stdout, stderr)
+	case "reconcile":
+		return reconcile(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "fulfillmentd", version())
 		return nil
