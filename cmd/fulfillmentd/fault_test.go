@@ -98,6 +98,11 @@ func startProc(t *testing.T, name, mode string, args []string, env map[string]st
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
 		<-p.done
+		// A child built with -race reports races on its stderr only.
+		b, _ := os.ReadFile(p.log)
+		if i := bytes.Index(b, []byte("WARNING: DATA RACE")); i >= 0 {
+			t.Errorf("%s: data race\n%s", name, b[i:min(len(b), i+8000)])
+		}
 	})
 	m, err := p.waitLine(ready, 60*time.Second)
 	if err != nil {
