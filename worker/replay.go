@@ -59,10 +59,10 @@ func eventID(h nats.Header) string {
 // was published before (within the duplicate window).
 func (p *Publisher) PublishReplay(ctx context.Context, rp fulfillment.Replay) (duplicate bool, err error) {
 	if rp.EventID == "" || rp.ID == 0 {
-		return false, errors.New("publish replay: missing event id or replay id")
+		return false, fulfillment.Permanent(errors.New("publish replay: missing event id or replay id"))
 	}
 	if !validEventType(rp.EventType) {
-		return false, fmt.Errorf("publish replay of %s: event type %q is not a valid subject suffix", rp.EventID, rp.EventType)
+		return false, fulfillment.Permanent(fmt.Errorf("publish replay of %s: event type %q is not a valid subject suffix", rp.EventID, rp.EventType))
 	}
 	msg := nats.NewMsg(SubjectPrefix + rp.EventType)
 	msg.Data = rp.Payload
@@ -137,33 +137,49 @@ func (r *Replayer) Run(ctx context.Context) error {
 }
 
 // PublishPending publishes every replay pending now and returns how many it
-// published. It stops at the first failure.
+// published. It stops at the first failure, except for a replay that can
+// never be published (a permanent error): that one stays pending, is
+// reported in the error, and the others go on.
 func (r *Replayer) PublishPending(ctx context.Context) (int, error) {
 	published := 0
+	unpublishable := make(map[int64]error)
+	result := func(err error) (int, error) {
+		errs := []error{err}
+		for _, e := range unpublishable {
+			errs = append(errs, e)
+		}
+		return published, errors.Join(errs...)
+	}
 	for {
 		batch, err := r.Store.PendingReplays(ctx, replayBatch)
 		if err != nil {
-			return published, err
+			return result(err)
 		}
+		progress := 0
 		for _, rp := range batch {
 			pctx, cancel := context.WithTimeout(ctx, replayPublishWait)
 			dup, err := r.Publisher.PublishReplay(pctx, rp)
 			cancel()
+			if fulfillment.IsPermanent(err) {
+				unpublishable[rp.ID] = err
+				continue
+			}
 			if err != nil {
-				return published, err
+				return result(err)
 			}
 			mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replayMarkWait)
 			err = r.Store.MarkReplayed(mctx, rp.ID, r.now())
 			cancel()
 			if err != nil {
-				return published, fmt.Errorf("replay %s published, not marked (it will be published again, deduplicated): %w", ReplayMsgID(rp), err)
+				return result(fmt.Errorf("replay %s published, not marked (it will be published again, deduplicated): %w", ReplayMsgID(rp), err))
 			}
 			published++
+			progress++
 			r.log().Info("event replayed", "event_id", rp.EventID, "type", rp.EventType, "msg_id", ReplayMsgID(rp),
 				"reason", rp.Reason, "requested_at", rp.RequestedAt, "duplicate", dup)
 		}
-		if len(batch) < replayBatch {
-			return published, nil
+		if len(batch) < replayBatch || progress == 0 {
+			return result(nil)
 		}
 	}
 }

@@ -132,3 +132,21 @@ func TestReplayerRun(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 }
+
+// TestReplayerSkipsUnpublishable: a replay that can never be published (a
+// type that is no subject) stays pending and is reported; the others go.
+func TestReplayerSkipsUnpublishable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, worker.StreamConfig{})
+	q := &replayQueue{pending: []fulfillment.Replay{
+		{ID: 1, EventID: "evt_bad", EventType: "checkout.*", Payload: []byte(`{}`)},
+		{ID: 2, EventID: "evt_good", EventType: completed, Payload: []byte(`{}`)},
+	}}
+	n, err := (&worker.Replayer{Store: q, Publisher: e.pub, Log: testLog()}).PublishPending(context.Background())
+	if n != 1 || !fulfillment.IsPermanent(err) {
+		t.Fatalf("published %d, %v; want 1 and a permanent error for evt_bad", n, err)
+	}
+	if len(q.pending) != 1 || q.pending[0].EventID != "evt_bad" {
+		t.Errorf("pending %+v, want evt_bad only", q.pending)
+	}
+}
