@@ -62,7 +62,7 @@ func TestBurstConvergesUnderStripesLimit(t *testing.T) {
 		// one second's worth), so there was nothing to adapt to.
 		t.Skipf("no 429 in %d requests: this machine was too busy to send faster than the account's %d req/s", c.Requests(), account)
 	}
-	if limited > total/5 {
+	if limited > total/4 { // a fixed pace: hundreds, retries included
 		t.Errorf("%d 429s for %d requests: the client did not slow down", limited, total)
 	}
 	if c.Rate() > 2*account {
