@@ -43,11 +43,12 @@ type app struct {
 	tasks   []task        // replayer, periodic reconcile (roles.go)
 	ln      net.Listener
 	handler http.Handler
+	metrics *metrics
 }
 
 // start opens every part in dependency order; on error it closes what it opened.
 func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error) {
-	a = &app{log: log, role: cfg.Role}
+	a = &app{log: log, role: cfg.Role, metrics: newMetrics()}
 	opened := a // every error return sets a to nil
 	defer func() {
 		if err != nil {
@@ -92,7 +93,8 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		if a.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 			return nil, fmt.Errorf("listen: %w", err)
 		}
-		a.handler = servesRole(cfg.Role, routes(log, verifier, publisher, a.db, cfg.APITokens, a.ready, time.Now))
+		a.metrics.reg.MustRegister(newGauges(log, nil, nil))
+		a.handler = servesRole(cfg.Role, routes(log, verifier, publisher, a.db, cfg.APITokens, a.ready, time.Now, a.metrics))
 		return a, nil
 	}
 	consumer, err := worker.Setup(ctx, a.js, streamCfg)
@@ -107,13 +109,14 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		SecretKey:  cfg.StripeSecretKey,
 		BaseURL:    cfg.StripeAPIBase,
 		MaxRPS:     cfg.StripeMaxRPS,
-		HTTPClient: cfg.stripeHTTPClient(),
+		HTTPClient: a.metrics.stripeClient(cfg.stripeHTTPClient()),
 		Log:        log,
+		OnWait:     a.metrics.limiterWaited,
 	})
 	proc := &fulfillment.Processor{Stripe: a.stripe, Orders: a.db, CrossSells: cfg.CrossSells, Log: log}
 	a.pool = &worker.Pool{
 		Consumer:    consumer,
-		Handler:     processEvents(proc, log),
+		Handler:     processEvents(proc, log, a.metrics),
 		Workers:     cfg.Workers,
 		MaxDeliver:  maxDeliver,
 		DeadLetters: a.db,
@@ -132,15 +135,25 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	if a.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	a.handler = servesRole(cfg.Role, routes(log, verifier, publisher, a.db, cfg.APITokens, a.ready, time.Now))
+	a.metrics.reg.MustRegister(newGauges(log, a.db, consumer))
+	a.handler = servesRole(cfg.Role, routes(log, verifier, publisher, a.db, cfg.APITokens, a.ready, time.Now, a.metrics))
 	return a, nil
 }
 
 // processEvents is the worker's handler: decode the stored Stripe event and
 // run the use case. The pool decides retry, termination and dead letters.
-func processEvents(proc *fulfillment.Processor, log *slog.Logger) worker.Handler {
-	return worker.HandlerFunc(func(ctx context.Context, m worker.Message) error {
+func processEvents(proc *fulfillment.Processor, log *slog.Logger, obs *metrics) worker.Handler {
+	return worker.HandlerFunc(func(ctx context.Context, m worker.Message) (err error) {
 		start := time.Now()
+		defer func() {
+			switch {
+			case err == nil:
+			case fulfillment.IsPermanent(err):
+				obs.event("permanent_error", time.Since(start))
+			default:
+				obs.event("transient_error", time.Since(start))
+			}
+		}()
 		ev, err := stripeapi.DecodeEvent(m.Data)
 		if err != nil {
 			return fulfillment.Permanent(fmt.Errorf("decode event: %w", err))
@@ -149,6 +162,7 @@ func processEvents(proc *fulfillment.Processor, log *slog.Logger) worker.Handler
 		if err != nil {
 			return err
 		}
+		obs.event(string(res.Outcome), time.Since(start))
 		log.Info("event processed", "event_id", ev.ID, "type", ev.Type, "session_id", ev.Session.ID,
 			"order_id", res.Order.ID, "status", res.Order.Status, "outcome", res.Outcome,
 			"stripe_calls", res.Calls, "attempt", m.Attempt, "duration_ms", time.Since(start).Milliseconds())

@@ -46,7 +46,7 @@ func BenchmarkWebhookAccept(b *testing.B) {
 				b.Fatal(err)
 			}
 			verifier, _ := webhook.NewVerifier([]string{"whsec_bench"}, 0, nil)
-			srv := httptest.NewServer(handleStripeWebhook(slog.New(slog.DiscardHandler), verifier, worker.NewPublisher(js)))
+			srv := httptest.NewServer(handleStripeWebhook(slog.New(slog.DiscardHandler), verifier, worker.NewPublisher(js), nil))
 			defer srv.Close()
 			emu := stripeemu.New(stripeemu.Options{})
 			if err := emu.GenerateSession("cs_bench", 3, true); err != nil {

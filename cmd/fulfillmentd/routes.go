@@ -17,9 +17,15 @@ func routes(
 	tokens []apiToken,
 	ready readiness,
 	now func() time.Time,
+	m *metrics,
 ) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /webhooks/stripe", handleStripeWebhook(log, verifier, events))
+	var observe func(string, time.Duration)
+	if m != nil {
+		observe = m.webhook
+		mux.Handle("GET /metrics", m.handler())
+	}
+	mux.Handle("POST /webhooks/stripe", handleStripeWebhook(log, verifier, events, observe))
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(ready))
 	for _, rt := range v1Routes(log, orders, tokens, now) {

@@ -55,7 +55,7 @@ func newWarehouseAPI(t *testing.T) *whAPI {
 	}
 	h := routes(slog.New(slog.DiscardHandler), verifier, nil, db,
 		[]apiToken{{Name: "wms", Token: whToken}, {Name: "wms2", Token: wh2Token}},
-		func(context.Context) error { return nil }, clock)
+		func(context.Context) error { return nil }, clock, nil)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &whAPI{url: srv.URL, db: db}
@@ -433,7 +433,7 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 		t.Errorf("openapi %q, want 3.1.x", doc.OpenAPI)
 	}
 	api := newWarehouseAPI(t)
-	mux := routes(slog.New(slog.DiscardHandler), nil, nil, api.db, nil, nil, time.Now).(*http.ServeMux)
+	mux := routes(slog.New(slog.DiscardHandler), nil, nil, api.db, nil, nil, time.Now, nil).(*http.ServeMux)
 
 	documented := map[string]bool{}
 	for path, ops := range doc.Paths {

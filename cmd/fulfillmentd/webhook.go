@@ -55,15 +55,23 @@ func (e envelope) validate() error {
 
 // handleStripeWebhook verifies a Stripe delivery on its raw body and makes
 // the checkout events durable on the broker before answering 2xx: Stripe
-// resends anything that did not get a 2xx, and nothing that did.
-func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events eventPublisher) http.Handler {
+// resends anything that did not get a 2xx, and nothing that did. observe
+// (may be nil) learns each delivery's outcome, and the verify-and-publish
+// time of those that reached the broker.
+func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events eventPublisher, observe func(outcome string, elapsed time.Duration)) http.Handler {
 	var ignored, expired atomic.Int64
+	if observe == nil {
+		observe = func(string, time.Duration) {}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		received := time.Now()
 		if !jsonContentType(r.Header.Get("Content-Type")) {
+			observe("unsupported_media_type", 0)
 			writeProblem(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json (Stripe sends application/json; charset=utf-8)")
 			return
 		}
 		if r.ContentLength > webhook.MaxBodyBytes {
+			observe("too_large", 0)
 			writeProblem(w, http.StatusRequestEntityTooLarge, "body over 64 KiB")
 			return
 		}
@@ -71,34 +79,41 @@ func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events ev
 		if err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
+				observe("too_large", 0)
 				writeProblem(w, http.StatusRequestEntityTooLarge, "body over 64 KiB")
 				return
 			}
+			observe("bad_request", 0)
 			writeProblem(w, http.StatusBadRequest, "could not read body")
 			return
 		}
 		if err := verifier.Verify(r.Header.Get("Stripe-Signature"), body); err != nil {
+			observe("bad_signature", 0)
 			log.Warn("webhook rejected", "reason", err.Error(), "remote", r.RemoteAddr)
 			writeProblem(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		var ev envelope
 		if err := json.Unmarshal(body, &ev); err != nil {
+			observe("bad_request", 0)
 			writeProblem(w, http.StatusBadRequest, "body is not a Stripe event: invalid JSON")
 			return
 		}
 		if err := ev.validate(); err != nil {
+			observe("bad_request", 0)
 			writeProblem(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		if ev.Type == fulfillment.EventSessionExpired {
 			// An abandoned checkout: no order to make, nothing to publish.
+			observe("expired", 0)
 			n := expired.Add(1)
 			log.Info("checkout session expired", "event_id", ev.ID, "session_id", ev.Data.Object.ID, "expired_total", n)
 			writeJSON(w, http.StatusOK, map[string]string{"status": "expired", "event_id": ev.ID})
 			return
 		}
 		if !fulfillment.Handles(ev.Type) {
+			observe("ignored", 0)
 			n := ignored.Add(1)
 			log.Info("webhook ignored", "event_id", ev.ID, "type", ev.Type, "ignored_total", n)
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "event_id": ev.ID})
@@ -109,6 +124,7 @@ func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events ev
 		dup, err := events.Publish(ctx, ev.Type, ev.ID, body)
 		cancel()
 		if err != nil {
+			observe("unavailable", 0)
 			log.Error("webhook not durable", "event_id", ev.ID, "type", ev.Type, "err", err.Error())
 			w.Header().Set("Retry-After", "5")
 			writeProblem(w, http.StatusServiceUnavailable, "event could not be stored; retry later")
@@ -118,6 +134,7 @@ func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events ev
 		if dup {
 			status = "duplicate"
 		}
+		observe(status, time.Since(received))
 		log.Debug("webhook accepted", "event_id", ev.ID, "type", ev.Type, "session_id", ev.Data.Object.ID,
 			"status", status, "publish_ms", time.Since(start).Milliseconds())
 		writeJSON(w, http.StatusOK, map[string]string{"status": status, "event_id": ev.ID})

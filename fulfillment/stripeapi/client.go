@@ -53,6 +53,8 @@ type Config struct {
 	// 409s and 5xx answers. 0 means stripe-go's default (2); negative means
 	// no retries.
 	MaxNetworkRetries int64
+	// OnWait, if set, learns how long each request waited for the limiter.
+	OnWait func(time.Duration)
 }
 
 // Client reads Checkout Sessions. It is safe for concurrent use.
@@ -76,6 +78,7 @@ func New(cfg Config) *Client {
 		next = http.DefaultTransport
 	}
 	th := newThrottle(next, cfg.MaxRPS, requests)
+	th.onWait = cfg.OnWait
 	hc.Transport = th
 
 	log := cfg.Log

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -28,6 +29,7 @@ type throttle struct {
 	limiter  *rate.Limiter
 	requests *atomic.Int64
 	limited  atomic.Int64 // 429 answers
+	onWait   func(time.Duration)
 
 	ceiling, floor float64 // 0: no limit, nothing adapts
 
@@ -47,7 +49,12 @@ func newThrottle(next http.RoundTripper, maxRPS float64, requests *atomic.Int64)
 
 func (t *throttle) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	if err := t.limiter.Wait(ctx); err != nil {
+	waitStart := time.Now()
+	err := t.limiter.Wait(ctx)
+	if t.onWait != nil {
+		t.onWait(time.Since(waitStart))
+	}
+	if err != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}

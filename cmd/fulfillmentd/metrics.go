@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
+	"github.com/fulfillmentd/fulfillmentd/store"
+)
+
+// metrics is what /metrics exposes. Each process has its own registry (no
+// package globals), so tests can run many instances side by side.
+type metrics struct {
+	reg *prometheus.Registry
+
+	webhooks       *prometheus.CounterVec
+	webhookSeconds prometheus.Histogram
+	events         *prometheus.CounterVec
+	eventSeconds   prometheus.Histogram
+	stripeRequests *prometheus.CounterVec
+	stripeSeconds  *prometheus.HistogramVec
+	limiterWait    prometheus.Histogram
+}
+
+func newMetrics() *metrics {
+	reg := prometheus.NewRegistry()
+	m := &metrics{
+		reg: reg,
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fulfillmentd_webhooks_total",
+			Help: "Stripe webhook deliveries by outcome: accepted, duplicate, ignored, expired, bad_signature, bad_request, too_large, unsupported_media_type, unavailable.",
+		}, []string{"outcome"}),
+		webhookSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fulfillmentd_webhook_duration_seconds",
+			Help:    "Time to verify a webhook and make it durable on the broker (accepted and duplicate deliveries).",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 5},
+		}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fulfillmentd_events_processed_total",
+			Help: "Events processed by the workers, by outcome: created, updated, unchanged, duplicate, transient_error, permanent_error.",
+		}, []string{"outcome"}),
+		eventSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fulfillmentd_event_processing_duration_seconds",
+			Help:    "Time to process one event: Stripe calls and the SQLite commit.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+		}),
+		stripeRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fulfillmentd_stripe_requests_total",
+			Help: "Stripe API requests by endpoint and HTTP status (status \"error\": no answer).",
+		}, []string{"endpoint", "status"}),
+		stripeSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "fulfillmentd_stripe_request_duration_seconds",
+			Help:    "Stripe API request latency by endpoint.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
+		}, []string{"endpoint"}),
+		limiterWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "fulfillmentd_stripe_rate_limiter_wait_seconds",
+			Help:    "Time requests waited for the shared Stripe rate limiter (STRIPE_MAX_RPS).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 3, 10),
+		}),
+	}
+	reg.MustRegister(m.webhooks, m.webhookSeconds, m.events, m.eventSeconds, m.stripeRequests, m.stripeSeconds, m.limiterWait,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// handler serves the registry in Prometheus' text format.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// webhook records one delivery's outcome; elapsed is set for deliveries that
+// reached the broker.
+func (m *metrics) webhook(outcome string, elapsed time.Duration) {
+	m.webhooks.WithLabelValues(outcome).Inc()
+	if elapsed > 0 {
+		m.webhookSeconds.Observe(elapsed.Seconds())
+	}
+}
+
+// event records one processed event.
+func (m *metrics) event(outcome string, elapsed time.Duration) {
+	m.events.WithLabelValues(outcome).Inc()
+	m.eventSeconds.Observe(elapsed.Seconds())
+}
+
+// stripeIDs folds object ids out of API paths so endpoints stay few.
+var stripeIDs = regexp.MustCompile(`/(cs|prod|price|evt|pi|cus|sub|in)_[A-Za-z0-9_]+`)
+
+// stripeTransport counts and times every Stripe API request, retries
+// included, by endpoint and status.
+func (m *metrics) stripeTransport(next http.RoundTripper) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		endpoint := req.Method + " " + stripeIDs.ReplaceAllString(req.URL.Path, "/{$1}")
+		start := time.Now()
+		resp, err := next.RoundTrip(req)
+		m.stripeSeconds.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
+		status := "error"
+		if err == nil {
+			status = strconv.Itoa(resp.StatusCode)
+		}
+		m.stripeRequests.WithLabelValues(endpoint, status).Inc()
+		return resp, err
+	})
+}
+
+// stripeClient returns hc (or stripe-go's usual client) with its transport
+// instrumented.
+func (m *metrics) stripeClient(hc *http.Client) *http.Client {
+	c := &http.Client{Timeout: stripeapi.DefaultTimeout}
+	if hc != nil {
+		c = &http.Client{Timeout: hc.Timeout, Transport: hc.Transport}
+	}
+	c.Transport = m.stripeTransport(c.Transport)
+	return c
+}
+
+// limiterWaited records how long a request waited for the shared limiter.
+func (m *metrics) limiterWaited(d time.Duration) { m.limiterWait.Observe(d.Seconds()) }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// storeStats and consumerInfo are read at scrape time.
+type storeStats interface {
+	Stats(ctx context.Context) (store.Stats, error)
+}
+
+// gauges reads the database and the consumer when Prometheus scrapes: orders
+// by status, dead letters, outbox and replay backlogs, consumer backlog.
+type gauges struct {
+	log      *slog.Logger
+	db       storeStats         // nil in the receiver role
+	consumer jetstream.Consumer // nil in the receiver role
+
+	orders, deadLetters, outbox, replays, pending, ackPending, redelivered *prometheus.Desc
+}
+
+func newGauges(log *slog.Logger, db storeStats, consumer jetstream.Consumer) *gauges {
+	return &gauges{
+		log: log, db: db, consumer: consumer,
+		orders:      prometheus.NewDesc("fulfillmentd_orders", "Orders by status.", []string{"status"}, nil),
+		deadLetters: prometheus.NewDesc("fulfillmentd_dead_letters", "Events that could not become orders (see fulfillmentd dlq).", nil, nil),
+		outbox:      prometheus.NewDesc("fulfillmentd_outbox_pending", "Order changes not yet published on the push feed.", nil, nil),
+		replays:     prometheus.NewDesc("fulfillmentd_replays_pending", "Replays (dlq retry, reconcile) not yet published.", nil, nil),
+		pending:     prometheus.NewDesc("fulfillmentd_consumer_pending", "Events on the stream not yet delivered to a worker.", nil, nil),
+		ackPending:  prometheus.NewDesc("fulfillmentd_consumer_ack_pending", "Events delivered to workers and not yet acknowledged.", nil, nil),
+		redelivered: prometheus.NewDesc("fulfillmentd_consumer_redelivered", "Events being redelivered after a failure.", nil, nil),
+	}
+}
+
+func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{g.orders, g.deadLetters, g.outbox, g.replays, g.pending, g.ackPending, g.redelivered} {
+		ch <- d
+	}
+}
+
+func (g *gauges) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if g.db != nil {
+		s, err := g.db.Stats(ctx)
+		if err != nil {
+			g.log.Warn("metrics: database stats", "err", err.Error())
+		} else {
+			for st, n := range s.OrdersByStatus {
+				ch <- prometheus.MustNewConstMetric(g.orders, prometheus.GaugeValue, float64(n), string(st))
+			}
+			ch <- prometheus.MustNewConstMetric(g.deadLetters, prometheus.GaugeValue, float64(s.DeadLetters))
+			ch <- prometheus.MustNewConstMetric(g.outbox, prometheus.GaugeValue, float64(s.OutboxPending))
+			ch <- prometheus.MustNewConstMetric(g.replays, prometheus.GaugeValue, float64(s.ReplaysPending))
+		}
+	}
+	if g.consumer != nil {
+		info, err := g.consumer.Info(ctx)
+		if err != nil {
+			g.log.Warn("metrics: consumer info", "err", err.Error())
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(g.pending, prometheus.GaugeValue, float64(info.NumPending))
+		ch <- prometheus.MustNewConstMetric(g.ackPending, prometheus.GaugeValue, float64(info.NumAckPending))
+		ch <- prometheus.MustNewConstMetric(g.redelivered, prometheus.GaugeValue, float64(info.NumRedelivered))
+	}
+}
