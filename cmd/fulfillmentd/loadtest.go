@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -317,6 +318,13 @@ func (l *loadRun) report(w io.Writer, sendTime, drain time.Duration) {
 	fmt.Fprintf(w, "  webhook-to-order latency   p50 %s  p99 %s  (feed polled every 10 ms)\n", pct(toOrder, 50), pct(toOrder, 99))
 	fmt.Fprintf(w, "  Stripe calls per order     %.2f  (%d calls)\n", perOrder, calls)
 	fmt.Fprintf(w, "  429s received             %d\n", l.emu.RateLimited())
+	if rss := peakRSS(); rss != "" {
+		where := "this process: fulfillmentd, load generator and emulator together"
+		if l.opts.target != "" {
+			where = "this load tool only; read the target's from its /metrics (process_resident_memory_bytes)"
+		}
+		fmt.Fprintf(w, "  peak RSS                   %s  (%s)\n", rss, where)
+	}
 	if l.opts.stripeLimit > 0 {
 		floor := time.Duration(needed / l.opts.stripeLimit * float64(time.Second))
 		fmt.Fprintf(w, "  drain time                 %s  floor %s (%.0f calls ÷ %s req/s)  ratio %.2f\n",
@@ -324,6 +332,24 @@ func (l *loadRun) report(w io.Writer, sendTime, drain time.Duration) {
 	} else {
 		fmt.Fprintf(w, "  drain time                 %s\n", drain.Round(time.Millisecond))
 	}
+}
+
+// peakRSS is the process's high-water resident set size (Linux), or "".
+func peakRSS() string {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return ""
+			}
+			return fmt.Sprintf("%.0f MB", float64(kb)/1024)
+		}
+	}
+	return ""
 }
 
 func pct(ds []time.Duration, p int) string {
