@@ -281,41 +281,11 @@ func sessionFilter(v url.Values) (func(*session) bool, *apiError) {
 	default:
 		return nil, errInvalid("status", "", "Invalid status: must be one of open, complete, or expired")
 	}
-	type bound struct {
-		op string
-		t  int64
-	}
-	var bounds []bound
-	for k := range v {
-		op, isCreated := strings.CutPrefix(k, "created")
-		if !isCreated {
-			continue
-		}
-		switch op {
-		case "":
-			op = "eq"
-		case "[gt]", "[gte]", "[lt]", "[lte]":
-			op = strings.Trim(op, "[]")
-		default:
-			return nil, errInvalid(k, "parameter_unknown", "Received unknown parameter: %s", k)
-		}
-		t, err := strconv.ParseInt(v.Get(k), 10, 64)
-		if err != nil {
-			return nil, errInvalid(k, "parameter_invalid_integer", "Invalid integer: %s", v.Get(k))
-		}
-		bounds = append(bounds, bound{op, t})
+	created, apiErr := createdFilter(v)
+	if apiErr != nil {
+		return nil, apiErr
 	}
 	return func(s *session) bool {
-		if status != "" && s.status != status {
-			return false
-		}
-		for _, b := range bounds {
-			c := s.created
-			if !(b.op == "eq" && c == b.t || b.op == "gt" && c > b.t || b.op == "gte" && c >= b.t ||
-				b.op == "lt" && c < b.t || b.op == "lte" && c <= b.t) {
-				return false
-			}
-		}
-		return true
+		return (status == "" || s.status == status) && created(s.created)
 	}, nil
 }
