@@ -198,6 +198,7 @@ func (l *loadRun) do(ctx context.Context, stdout, stderr io.Writer) error {
 	close(progressDone)
 	fmt.Fprintln(stderr)
 	if err != nil {
+		l.report(stdout, sendTime, drain) // what was measured still counts
 		return fmt.Errorf("waiting for orders: %w (%d of %d recorded)", err, l.orders.Load(), len(l.ids))
 	}
 	l.report(stdout, sendTime, drain)
@@ -310,9 +311,9 @@ func (l *loadRun) report(w io.Writer, sendTime, drain time.Duration) {
 		}
 	}
 	calls := l.emu.Requests()
-	perOrder := float64(calls) / float64(n)
+	perOrder := float64(calls) / float64(max(l.orders.Load(), 1))
 	needed := float64(n * ((l.opts.items + 99) / 100))
-	fmt.Fprintf(w, "\nresults (%d events)\n", n)
+	fmt.Fprintf(w, "\nresults (%d events, %d orders recorded)\n", n, l.orders.Load())
 	fmt.Fprintf(w, "  accepted/s                 %.0f  (%d accepted in %s, %d retried deliveries)\n", float64(n)/sendTime.Seconds(), l.okCount.Load(), sendTime.Round(time.Millisecond), l.retries.Load())
 	fmt.Fprintf(w, "  accept latency             p50 %s  p95 %s  p99 %s\n", pct(l.acceptNs, 50), pct(l.acceptNs, 95), pct(l.acceptNs, 99))
 	fmt.Fprintf(w, "  webhook-to-order latency   p50 %s  p99 %s  (feed polled every 10 ms)\n", pct(toOrder, 50), pct(toOrder, 99))
