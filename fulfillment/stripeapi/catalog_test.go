@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
@@ -152,17 +150,7 @@ func TestSessionDetails(t *testing.T) {
 // API accepts (see TestContractStripeMock).
 func TestContractCatalogStripeMock(t *testing.T) {
 	t.Parallel()
-	url := os.Getenv("STRIPE_MOCK_URL")
-	if url == "" {
-		bin, err := exec.LookPath("stripe-mock")
-		if err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("CI=true: stripe-mock is required (%v)", err)
-			}
-			t.Skip("stripe-mock unavailable: set STRIPE_MOCK_URL or put stripe-mock on PATH")
-		}
-		url = startStripeMock(t, bin)
-	}
+	url := stripeMockURL(t)
 	c := stripeapi.New(stripeapi.Config{SecretKey: "sk_test_contract", BaseURL: url, MaxNetworkRetries: -1})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -24,17 +24,7 @@ import (
 // when CI=true, where it fails.
 func TestContractStripeMock(t *testing.T) {
 	t.Parallel()
-	url := os.Getenv("STRIPE_MOCK_URL")
-	if url == "" {
-		bin, err := exec.LookPath("stripe-mock")
-		if err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("CI=true: stripe-mock is required: set STRIPE_MOCK_URL or put stripe-mock on PATH (%v)", err)
-			}
-			t.Skip("stripe-mock unavailable: set STRIPE_MOCK_URL or put stripe-mock on PATH")
-		}
-		url = startStripeMock(t, bin)
-	}
+	url := stripeMockURL(t)
 
 	c := stripeapi.New(stripeapi.Config{SecretKey: "sk_test_contract", BaseURL: url, MaxNetworkRetries: -1})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -110,4 +100,21 @@ func startStripeMock(t *testing.T, bin string) string {
 		t.Fatal("stripe-mock did not start listening within 30 s")
 	}
 	return ""
+}
+
+// stripeMockURL is STRIPE_MOCK_URL, or a stripe-mock started from PATH for
+// this test. Without either it skips, except when CI=true, where it fails.
+func stripeMockURL(t *testing.T) string {
+	t.Helper()
+	if url := os.Getenv("STRIPE_MOCK_URL"); url != "" {
+		return url
+	}
+	bin, err := exec.LookPath("stripe-mock")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true: stripe-mock is required: set STRIPE_MOCK_URL or put stripe-mock on PATH (%v)", err)
+		}
+		t.Skip("stripe-mock unavailable: set STRIPE_MOCK_URL or put stripe-mock on PATH")
+	}
+	return startStripeMock(t, bin)
 }
