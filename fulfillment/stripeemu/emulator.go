@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -38,6 +39,9 @@ type Options struct {
 	// Latency is added to every request (it ends early if the client goes
 	// away).
 	Latency time.Duration
+	// LatencyMax, when above Latency, makes the added latency a uniform
+	// draw from [Latency, LatencyMax] per request, as a real API varies.
+	LatencyMax time.Duration
 	// RateLimit is the number of requests per second the emulated account
 	// may make; above it the emulator answers 429 with Stripe's rate_limit
 	// error. The bucket holds one second's worth of requests. 0 means no
@@ -50,9 +54,10 @@ type Options struct {
 // Emulator is an http.Handler that behaves like Stripe's API for Checkout
 // Sessions. Create it with New.
 type Emulator struct {
-	latency time.Duration
-	limiter *rate.Limiter // nil: unlimited
-	log     *slog.Logger
+	latency    time.Duration
+	latencyMax time.Duration
+	limiter    *rate.Limiter // nil: unlimited
+	log        *slog.Logger
 
 	mu       sync.RWMutex
 	sessions map[string]*session
@@ -76,10 +81,11 @@ type Emulator struct {
 // GenerateSession.
 func New(opts Options) *Emulator {
 	e := &Emulator{
-		latency:  opts.Latency,
-		log:      opts.Log,
-		sessions: make(map[string]*session),
-		byPath:   make(map[string]int64),
+		latency:    opts.Latency,
+		latencyMax: opts.LatencyMax,
+		log:        opts.Log,
+		sessions:   make(map[string]*session),
+		byPath:     make(map[string]int64),
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -178,10 +184,14 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) sleep(ctx context.Context) bool {
-	if e.latency <= 0 {
+	d := e.latency
+	if e.latencyMax > d {
+		d += rand.N(e.latencyMax - d + 1)
+	}
+	if d <= 0 {
 		return true
 	}
-	t := time.NewTimer(e.latency)
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:

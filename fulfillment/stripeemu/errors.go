@@ -15,11 +15,17 @@ type apiError struct {
 	Message string `json:"message"`
 	Param   string `json:"param,omitempty"`
 	Type    string `json:"type"`
+
+	// limitedReason is sent as Stripe-Rate-Limited-Reason (rate limits only).
+	limitedReason string
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
 	if e.Code != "" && e.DocURL == "" {
 		e.DocURL = "https://stripe.com/docs/error-codes/" + strings.ReplaceAll(e.Code, "_", "-")
+	}
+	if e.limitedReason != "" {
+		w.Header().Set("Stripe-Rate-Limited-Reason", e.limitedReason)
 	}
 	body, _ := json.Marshal(struct {
 		Error *apiError `json:"error"`
@@ -36,7 +42,16 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 
 func errRateLimit() *apiError {
 	return &apiError{status: http.StatusTooManyRequests, Type: "invalid_request_error", Code: "rate_limit",
-		Message: "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits."}
+		Message:       "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.",
+		limitedReason: "global-rate"}
+}
+
+// errLockTimeout is the 429 Stripe answers when another request holds a lock
+// on the same object: not a rate limit (no Stripe-Rate-Limited-Reason), and
+// stripe-go retries it by itself.
+func errLockTimeout() *apiError {
+	return &apiError{status: http.StatusTooManyRequests, Type: "invalid_request_error", Code: "lock_timeout",
+		Message: "This object cannot be accessed right now because another API request or Stripe process is currently accessing it. If you see this error intermittently, retry the request."}
 }
 
 func errNoSuch(object, id, param string) *apiError {

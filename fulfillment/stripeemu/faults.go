@@ -15,26 +15,28 @@ const DefaultMaxHang = 2 * time.Minute
 // Faults are failures injected at random, as Stripe's API and the network
 // produce them. Each request (under PathPrefix) draws once: with
 // probability Error5xx it is answered 500 api_error; RateLimit, 429
-// rate_limit; Hang, it gets no answer until the client gives up (its
+// rate_limit; LockTimeout, 429 lock_timeout (another request holds the
+// object's lock: no rate limit, and stripe-go retries it); Hang, it gets no answer until the client gives up (its
 // timeout) or MaxHang passes (then a 500); Slow, it is answered normally
 // after SlowBy. The rest are answered normally.
 //
 // The draws come from a PCG seeded with Seed: the sequence of faults is the
 // same on every run, though which concurrent request meets which one is not.
 type Faults struct {
-	Seed       uint64
-	Error5xx   float64
-	RateLimit  float64
-	Hang       float64
-	Slow       float64
-	SlowBy     time.Duration
-	MaxHang    time.Duration // 0 → DefaultMaxHang
-	PathPrefix string        // "" → every request
+	Seed        uint64
+	Error5xx    float64
+	RateLimit   float64
+	LockTimeout float64
+	Hang        float64
+	Slow        float64
+	SlowBy      time.Duration
+	MaxHang     time.Duration // 0 → DefaultMaxHang
+	PathPrefix  string        // "" → every request
 }
 
 // FaultCounts is how many faults of each kind were injected.
 type FaultCounts struct {
-	Error5xx, RateLimit, Hang, Slow int64
+	Error5xx, RateLimit, LockTimeout, Hang, Slow int64
 }
 
 // faultInjector holds an Emulator's Faults; its zero value injects nothing.
@@ -48,12 +50,12 @@ type faultInjector struct {
 // SetFaults replaces the fault schedule (and restarts its random sequence);
 // the zero Faults turns injection off.
 func (e *Emulator) SetFaults(f Faults) error {
-	for _, p := range []float64{f.Error5xx, f.RateLimit, f.Hang, f.Slow} {
+	for _, p := range []float64{f.Error5xx, f.RateLimit, f.LockTimeout, f.Hang, f.Slow} {
 		if p < 0 || p > 1 {
 			return errors.New("set faults: probabilities must be within [0, 1]")
 		}
 	}
-	if f.Error5xx+f.RateLimit+f.Hang+f.Slow > 1 {
+	if f.Error5xx+f.RateLimit+f.LockTimeout+f.Hang+f.Slow > 1 {
 		return errors.New("set faults: probabilities add up to more than 1")
 	}
 	if f.SlowBy < 0 || f.MaxHang < 0 {
@@ -82,6 +84,7 @@ const (
 	noFault faultKind = iota
 	fault5xx
 	fault429
+	faultLock
 	faultHang
 	faultSlow
 )
@@ -94,19 +97,22 @@ func (fi *faultInjector) draw(path string) (faultKind, Faults) {
 		return noFault, f
 	}
 	x := fi.rng.Float64()
-	switch {
-	case x < f.Error5xx:
-		fi.counts.Error5xx++
-		return fault5xx, f
-	case x < f.Error5xx+f.RateLimit:
-		fi.counts.RateLimit++
-		return fault429, f
-	case x < f.Error5xx+f.RateLimit+f.Hang:
-		fi.counts.Hang++
-		return faultHang, f
-	case x < f.Error5xx+f.RateLimit+f.Hang+f.Slow:
-		fi.counts.Slow++
-		return faultSlow, f
+	for _, k := range []struct {
+		p     float64
+		kind  faultKind
+		count *int64
+	}{
+		{f.Error5xx, fault5xx, &fi.counts.Error5xx},
+		{f.RateLimit, fault429, &fi.counts.RateLimit},
+		{f.LockTimeout, faultLock, &fi.counts.LockTimeout},
+		{f.Hang, faultHang, &fi.counts.Hang},
+		{f.Slow, faultSlow, &fi.counts.Slow},
+	} {
+		if x < k.p {
+			*k.count++
+			return k.kind, f
+		}
+		x -= k.p
 	}
 	return noFault, f
 }
@@ -131,6 +137,9 @@ func (fi *faultInjector) inject(w *statusRecorder, r *http.Request) bool {
 		return true
 	case fault429:
 		writeError(w, errRateLimit())
+		return true
+	case faultLock:
+		writeError(w, errLockTimeout())
 		return true
 	case faultHang:
 		if wait(f.MaxHang) {

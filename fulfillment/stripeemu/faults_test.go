@@ -17,6 +17,7 @@ func TestSetFaultsRejectsBadSchedules(t *testing.T) {
 		{Error5xx: -0.1},
 		{RateLimit: 1.5},
 		{Error5xx: 0.6, Hang: 0.6},
+		{LockTimeout: 0.5, RateLimit: 0.3, Slow: 0.3},
 		{Slow: 0.1, SlowBy: -time.Second},
 	} {
 		if err := emu.SetFaults(f); err == nil {
@@ -39,6 +40,15 @@ func TestFaultsKinds(t *testing.T) {
 		}},
 		{"429", stripeemu.Faults{RateLimit: 1}, func(t *testing.T, a answer) {
 			stripeErr(t, a, http.StatusTooManyRequests, "invalid_request_error", "rate_limit")
+			if got := a.header.Get("Stripe-Rate-Limited-Reason"); got == "" {
+				t.Error("rate_limit 429 without Stripe-Rate-Limited-Reason")
+			}
+		}},
+		{"429 lock_timeout", stripeemu.Faults{LockTimeout: 1}, func(t *testing.T, a answer) {
+			stripeErr(t, a, http.StatusTooManyRequests, "invalid_request_error", "lock_timeout")
+			if got := a.header.Get("Stripe-Rate-Limited-Reason"); got != "" {
+				t.Errorf("lock_timeout 429 with Stripe-Rate-Limited-Reason %q", got)
+			}
 		}},
 		{"slow, then answered", stripeemu.Faults{Slow: 1, SlowBy: 50 * time.Millisecond}, func(t *testing.T, a answer) {
 			if a.status != http.StatusOK {
@@ -109,5 +119,28 @@ func TestFaultsRepeatWithTheSeed(t *testing.T) {
 	}
 	if !seen[200] || !seen[500] || !seen[429] {
 		t.Errorf("20 draws at 30%%/30%% gave %v", a)
+	}
+}
+
+func TestLatencyRange(t *testing.T) {
+	t.Parallel()
+	_, srv := seeded(t, stripeemu.Options{Latency: 20 * time.Millisecond, LatencyMax: 60 * time.Millisecond})
+	var lo, hi time.Duration
+	for i := range 12 {
+		start := time.Now()
+		if a := get(t, srv, "Bearer "+key, "/v1/checkout/sessions/cs_test_digital"); a.status != http.StatusOK {
+			t.Fatalf("status %d", a.status)
+		}
+		d := time.Since(start)
+		if i == 0 || d < lo {
+			lo = d
+		}
+		hi = max(hi, d)
+	}
+	if lo < 20*time.Millisecond {
+		t.Errorf("fastest answer %s, below the 20ms floor", lo)
+	}
+	if hi == lo {
+		t.Errorf("every answer took %s: latency does not vary", lo)
 	}
 }
