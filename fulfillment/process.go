@@ -36,13 +36,24 @@ type Event struct {
 	Session Session
 }
 
-// SessionReader reads Checkout Sessions from Stripe.
+// SessionReader reads Checkout Sessions from Stripe's API.
 type SessionReader interface {
-	// Session returns the session's current state.
+	// Session returns the session's current state: one request.
 	Session(ctx context.Context, sessionID string) (Session, error)
-	// LineItems returns every line item of the session, all pages, with
-	// price and product.
-	LineItems(ctx context.Context, sessionID string) ([]LineItem, error)
+	// LineItems returns every line item of the session, all pages (100 a
+	// request), with price and product.
+	LineItems(ctx context.Context, sessionID string) (Lines, error)
+	// SessionWithLineItems returns the session's current state and every
+	// line item: one request for a session of up to 10 lines (they come
+	// embedded in the session), then 100 a request.
+	SessionWithLineItems(ctx context.Context, sessionID string) (Session, Lines, error)
+}
+
+// Lines is a session's line items as read from Stripe, and the number of
+// API requests the read took (one per page), counted on errors too.
+type Lines struct {
+	Items    []LineItem
+	Requests int
 }
 
 // Outcome says what recording an event did.
@@ -78,12 +89,21 @@ type Processor struct {
 type Result struct {
 	Order   Order
 	Outcome Outcome
-	Calls   int // Stripe API calls made
+	// Calls is the number of Stripe API requests made: one per page of
+	// line items (stripe-go's retries of a request not counted). At most
+	// one for a session of up to 10 lines, whatever the event.
+	Calls int
 }
 
 // Process applies one event. It is safe to call many times, concurrently,
 // for the same session or the same event: the store's Record serialises and
 // merges, and Merge only moves forward.
+//
+// Stripe is asked only for what the order lacks: the line items of a new
+// order (with the session's current state, in the same request, when the
+// event leaves the payment open), or the state alone when an event that
+// Stripe did not deliver names a recorded order not yet settled. Events for
+// a recorded order are applied from the verified delivery without a call.
 //
 // Errors wrapped with Permanent will not be fixed by retrying; every other
 // error is transient.
@@ -102,33 +122,60 @@ func (p *Processor) Process(ctx context.Context, ev Event) (Result, error) {
 		return res, fmt.Errorf("load order: %w", err)
 	}
 	known := err == nil
+	needItems := !known || len(existing.LineItems) == 0
+
+	// The payment decision comes from a verified Stripe delivery (the event
+	// as Stripe sent it) or from Stripe's API, nothing else. An event that
+	// reconcile built (Synthesized) was not delivered by Stripe: it says
+	// only "look at this session", and the API answers.
+	status, payment := StatusAwaitingPayment, PaymentUnpaid
+	delivered := !Synthesized(ev.ID)
+	if delivered {
+		status, payment = target(ev.Type, ev.Session.PaymentStatus)
+	}
+	// Stripe's current state is worth a request only when it can move the
+	// order on: the event leaves the payment open (completed while unpaid,
+	// or not delivered by Stripe) and the order is new, or, for a built
+	// event, not yet settled. A completed(unpaid) event for a recorded
+	// order teaches nothing: its line items were read with the session's
+	// state after that event was sent, and the outcome arrives as its own
+	// event.
+	needState := status == StatusAwaitingPayment &&
+		(needItems || !delivered && !existing.PaymentStatus.Settled())
 
 	sess := ev.Session
-	status, payment := target(ev.Type, sess.PaymentStatus)
-	if status == StatusAwaitingPayment && !(known && existing.Status.rank() > status.rank()) {
-		// The event's copy may be stale: the delayed payment may have
-		// settled since. Ask Stripe for the session's current state.
-		cur, err := p.Stripe.Session(ctx, sess.ID)
+	var lines Lines
+	switch {
+	case needState && needItems:
+		sess, lines, err = p.Stripe.SessionWithLineItems(ctx, ev.Session.ID)
+		res.Calls += lines.Requests
+		if err != nil {
+			return res, fmt.Errorf("retrieve session with line items: %w", err)
+		}
+	case needState:
+		sess, err = p.Stripe.Session(ctx, ev.Session.ID)
 		res.Calls++
 		if err != nil {
 			return res, fmt.Errorf("retrieve session: %w", err)
 		}
-		sess = cur
-		status, payment = target(ev.Type, cur.PaymentStatus)
-	}
-
-	candidate := orderFrom(sess, status, payment)
-	if !known || len(existing.LineItems) == 0 {
-		items, err := p.Stripe.LineItems(ctx, sess.ID)
-		res.Calls++
+	case needItems:
+		lines, err = p.Stripe.LineItems(ctx, ev.Session.ID)
+		res.Calls += lines.Requests
 		if err != nil {
 			return res, fmt.Errorf("list line items: %w", err)
 		}
-		for _, odd := range p.CrossSells.Tag(items) {
+	}
+	if needState { // the event left the payment open: the session as it is now decides
+		status, payment = target(EventSessionCompleted, sess.PaymentStatus)
+	}
+
+	candidate := orderFrom(sess, status, payment)
+	if needItems {
+		for _, odd := range p.CrossSells.Tag(lines.Items) {
 			p.logger().Warn("cross-sell line with quantity other than 1",
 				"session_id", sess.ID, "line_item", odd.ID, "product_id", odd.ProductID, "quantity", odd.Quantity)
 		}
-		candidate.LineItems = items
+		candidate.LineItems = lines.Items
 	}
 	now := p.now()
 	candidate.CreatedAt, candidate.UpdatedAt = now, now

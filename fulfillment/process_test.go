@@ -52,8 +52,12 @@ type fakeStripe struct {
 }
 
 func (f *fakeStripe) Session(context.Context, string) (Session, error) { return f.session, f.err }
-func (f *fakeStripe) LineItems(context.Context, string) ([]LineItem, error) {
-	return append([]LineItem(nil), f.items...), f.err
+func (f *fakeStripe) LineItems(context.Context, string) (Lines, error) {
+	return Lines{Items: append([]LineItem(nil), f.items...), Requests: 1}, f.err
+}
+func (f *fakeStripe) SessionWithLineItems(ctx context.Context, id string) (Session, Lines, error) {
+	lines, err := f.LineItems(ctx, id)
+	return f.session, lines, err
 }
 
 func TestProcess(t *testing.T) {
@@ -67,6 +71,7 @@ func TestProcess(t *testing.T) {
 		wantCalls int
 		want      Status
 		outcome   Outcome
+		settle    PaymentStatus // if set, Stripe's session has this payment status from this step on
 	}
 	tests := []struct {
 		name   string
@@ -74,34 +79,56 @@ func TestProcess(t *testing.T) {
 		steps  []step
 	}{
 		{"paid: one call", sess(PaymentPaid), []step{
-			{Event{ID: "evt_1", Type: EventSessionCompleted, Session: sess(PaymentPaid)}, 1, StatusReadyToShip, OutcomeCreated},
-			{Event{ID: "evt_1", Type: EventSessionCompleted, Session: sess(PaymentPaid)}, 0, StatusReadyToShip, OutcomeDuplicate},
+			{Event{ID: "evt_1", Type: EventSessionCompleted, Session: sess(PaymentPaid)}, 1, StatusReadyToShip, OutcomeCreated, ""},
+			{Event{ID: "evt_1", Type: EventSessionCompleted, Session: sess(PaymentPaid)}, 0, StatusReadyToShip, OutcomeDuplicate, ""},
 		}},
 		{"unpaid snapshot, settled since: re-read wins", sess(PaymentPaid), []step{
-			{Event{ID: "evt_1", Type: EventSessionCompleted, Session: sess(PaymentUnpaid)}, 2, StatusReadyToShip, OutcomeCreated},
+			{Event{ID: "evt_1", Type: EventSessionCompleted, Session: sess(PaymentUnpaid)}, 1, StatusReadyToShip, OutcomeCreated, ""},
 		}},
 		{"unpaid then succeeded needs no more line items", sess(PaymentUnpaid), []step{
-			{Event{ID: "evt_1", Type: EventSessionCompleted, Session: sess(PaymentUnpaid)}, 2, StatusAwaitingPayment, OutcomeCreated},
-			{Event{ID: "evt_2", Type: EventSessionAsyncPaymentSucceed, Session: sess(PaymentPaid)}, 0, StatusReadyToShip, OutcomeUpdated},
+			{Event{ID: "evt_1", Type: EventSessionCompleted, Session: sess(PaymentUnpaid)}, 1, StatusAwaitingPayment, OutcomeCreated, ""},
+			{Event{ID: "evt_1", Type: EventSessionCompleted, Session: sess(PaymentUnpaid)}, 0, StatusAwaitingPayment, OutcomeDuplicate, ""},
+			{Event{ID: "evt_2", Type: EventSessionAsyncPaymentSucceed, Session: sess(PaymentPaid)}, 0, StatusReadyToShip, OutcomeUpdated, ""},
 		}},
 		{"succeeded before completed", sess(PaymentPaid), []step{
-			{Event{ID: "evt_2", Type: EventSessionAsyncPaymentSucceed, Session: sess(PaymentPaid)}, 1, StatusReadyToShip, OutcomeCreated},
-			{Event{ID: "evt_1", Type: EventSessionCompleted, Session: sess(PaymentUnpaid)}, 0, StatusReadyToShip, OutcomeUnchanged},
+			{Event{ID: "evt_2", Type: EventSessionAsyncPaymentSucceed, Session: sess(PaymentPaid)}, 1, StatusReadyToShip, OutcomeCreated, ""},
+			{Event{ID: "evt_1", Type: EventSessionCompleted, Session: sess(PaymentUnpaid)}, 0, StatusReadyToShip, OutcomeUnchanged, ""},
 		}},
 		{"failed", sess(PaymentUnpaid), []step{
-			{Event{ID: "evt_1", Type: EventSessionCompleted, Session: sess(PaymentUnpaid)}, 2, StatusAwaitingPayment, OutcomeCreated},
-			{Event{ID: "evt_3", Type: EventSessionAsyncPaymentFailed, Session: sess(PaymentUnpaid)}, 0, StatusCanceled, OutcomeUpdated},
+			{Event{ID: "evt_1", Type: EventSessionCompleted, Session: sess(PaymentUnpaid)}, 1, StatusAwaitingPayment, OutcomeCreated, ""},
+			{Event{ID: "evt_3", Type: EventSessionAsyncPaymentFailed, Session: sess(PaymentUnpaid)}, 0, StatusCanceled, OutcomeUpdated, ""},
+		}},
+		{"failed before completed", sess(PaymentUnpaid), []step{
+			{Event{ID: "evt_3", Type: EventSessionAsyncPaymentFailed, Session: sess(PaymentUnpaid)}, 1, StatusCanceled, OutcomeCreated, ""},
+			{Event{ID: "evt_1", Type: EventSessionCompleted, Session: sess(PaymentUnpaid)}, 0, StatusCanceled, OutcomeUnchanged, ""},
+		}},
+		// An event reconcile built is no Stripe delivery: its "paid" decides
+		// nothing, Stripe's API does.
+		{"built event says paid, Stripe says unpaid", sess(PaymentUnpaid), []step{
+			{Event{ID: SynthesizedEventID("cs_1", PaymentPaid), Type: EventSessionCompleted, Session: sess(PaymentPaid)}, 1, StatusAwaitingPayment, OutcomeCreated, ""},
+			{Event{ID: SynthesizedEventID("cs_1", PaymentUnpaid), Type: EventSessionCompleted, Session: sess(PaymentPaid)}, 1, StatusAwaitingPayment, OutcomeUnchanged, ""},
+		}},
+		{"built event for a recorded unpaid order: one read of the state", sess(PaymentUnpaid), []step{
+			{ev: Event{ID: "evt_1", Type: EventSessionCompleted, Session: sess(PaymentUnpaid)}, wantCalls: 1, want: StatusAwaitingPayment, outcome: OutcomeCreated},
+			{ev: Event{ID: SynthesizedEventID("cs_1", PaymentPaid), Type: EventSessionCompleted, Session: sess(PaymentPaid)},
+				settle: PaymentPaid, wantCalls: 1, want: StatusReadyToShip, outcome: OutcomeUpdated},
+			{ev: Event{ID: SynthesizedEventID("cs_1", PaymentNoPaymentRequired), Type: EventSessionCompleted, Session: sess(PaymentPaid)},
+				wantCalls: 0, want: StatusReadyToShip, outcome: OutcomeUnchanged},
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			stripe := &fakeStripe{session: tt.stripe, items: items}
 			p := &Processor{
-				Stripe:     &fakeStripe{session: tt.stripe, items: items},
+				Stripe:     stripe,
 				Orders:     &memStore{orders: map[string]Order{}, events: map[string]bool{}},
 				CrossSells: CrossSells{"prod_camera": "prod_cloth"},
 			}
 			for i, s := range tt.steps {
+				if s.settle != "" {
+					stripe.session.PaymentStatus = s.settle
+				}
 				res, err := p.Process(context.Background(), s.ev)
 				if err != nil {
 					t.Fatalf("step %d: %v", i, err)

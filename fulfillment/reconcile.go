@@ -172,7 +172,7 @@ func (r *Reconciler) Run(ctx context.Context, since time.Time, dryRun bool) (Rec
 		}
 		sum.Enqueued += len(f.Queued)
 		for _, id := range f.Queued {
-			if strings.HasPrefix(id, "reconcile:") {
+			if Synthesized(id) {
 				sum.Synthesized++
 			}
 		}
@@ -288,8 +288,15 @@ func (r *Reconciler) inFlight(ctx context.Context, eventID string, now time.Time
 // SynthesizedEventID is the id of the checkout.session.completed event
 // reconcile builds for a session in the given payment state.
 func SynthesizedEventID(sessionID string, ps PaymentStatus) string {
-	return "reconcile:" + sessionID + ":" + string(ps)
+	return synthesizedPrefix + sessionID + ":" + string(ps)
 }
+
+// synthesizedPrefix starts the id of every event reconcile builds.
+const synthesizedPrefix = "reconcile:"
+
+// Synthesized reports whether an event id is one reconcile built
+// (SynthesizedEventID), not one Stripe sent.
+func Synthesized(eventID string) bool { return strings.HasPrefix(eventID, synthesizedPrefix) }
 
 // synthesize builds the checkout.session.completed event Stripe would have
 // sent, with the session as Stripe just listed it.

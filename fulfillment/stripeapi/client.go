@@ -134,25 +134,78 @@ func (c *Client) Session(ctx context.Context, sessionID string) (fulfillment.Ses
 	return SessionFromStripe(s), nil
 }
 
+// SessionWithLineItems retrieves a Checkout Session's current state with
+// its line items expanded (price.product too): one request returns the
+// session and its first 10 lines, as Stripe embeds them. The rest, if
+// line_items.has_more, are listed 100 per request after the last of them:
+// 1 + ⌈(n − 10) ÷ 100⌉ requests for n lines.
+func (c *Client) SessionWithLineItems(ctx context.Context, sessionID string) (fulfillment.Session, fulfillment.Lines, error) {
+	if sessionID == "" {
+		return fulfillment.Session{}, fulfillment.Lines{}, fulfillment.Permanent(errors.New("retrieve checkout session: empty session id"))
+	}
+	params := &stripe.CheckoutSessionParams{}
+	params.Context = ctx
+	params.AddExpand("line_items.data.price.product")
+	s, err := c.sessions.Get(sessionID, params)
+	lines := fulfillment.Lines{Requests: 1}
+	if err != nil {
+		return fulfillment.Session{}, lines, classify("retrieve checkout session "+sessionID, err)
+	}
+	if s.LineItems == nil {
+		return fulfillment.Session{}, lines, fmt.Errorf("retrieve checkout session %s: line_items not expanded in the answer", sessionID)
+	}
+	for _, li := range s.LineItems.Data {
+		lines.Items = append(lines.Items, LineItemFromStripe(li))
+	}
+	if s.LineItems.HasMore {
+		after := ""
+		if n := len(lines.Items); n > 0 {
+			after = lines.Items[n-1].ID
+		}
+		err = c.listLineItems(ctx, sessionID, after, &lines)
+	}
+	return SessionFromStripe(s), lines, err
+}
+
 // LineItems lists every line item of a session, 100 per request (so exactly
 // one request up to 100 items), with price.product expanded.
-func (c *Client) LineItems(ctx context.Context, sessionID string) ([]fulfillment.LineItem, error) {
+func (c *Client) LineItems(ctx context.Context, sessionID string) (fulfillment.Lines, error) {
+	var lines fulfillment.Lines
 	if sessionID == "" {
-		return nil, fulfillment.Permanent(errors.New("list line items: empty session id"))
+		return lines, fulfillment.Permanent(errors.New("list line items: empty session id"))
 	}
-	params := &stripe.CheckoutSessionListLineItemsParams{Session: stripe.String(sessionID)}
-	params.Context = ctx
-	params.Limit = stripe.Int64(pageSize)
-	params.AddExpand("data.price.product")
-	var items []fulfillment.LineItem
-	it := c.sessions.ListLineItems(params)
-	for it.Next() {
-		items = append(items, LineItemFromStripe(it.LineItem()))
+	err := c.listLineItems(ctx, sessionID, "", &lines)
+	return lines, err
+}
+
+// listLineItems appends the session's line items after startingAfter ("":
+// from the first) to lines, one page of 100 per request, and counts the
+// requests.
+func (c *Client) listLineItems(ctx context.Context, sessionID, startingAfter string, lines *fulfillment.Lines) error {
+	for {
+		params := &stripe.CheckoutSessionListLineItemsParams{Session: stripe.String(sessionID)}
+		params.Context = ctx
+		params.Limit = stripe.Int64(pageSize)
+		params.Single = true // one page per iterator: every request is counted here
+		if startingAfter != "" {
+			params.StartingAfter = stripe.String(startingAfter)
+		}
+		params.AddExpand("data.price.product")
+		it := c.sessions.ListLineItems(params)
+		lines.Requests++
+		n := 0
+		for it.Next() {
+			lines.Items = append(lines.Items, LineItemFromStripe(it.LineItem()))
+			n++
+		}
+		if err := it.Err(); err != nil {
+			return classify("list line items of "+sessionID, err)
+		}
+		if !it.Meta().HasMore || n == 0 {
+			return nil
+		}
+		startingAfter = lines.Items[len(lines.Items)-1].ID
 	}
-	if err := it.Err(); err != nil {
-		return nil, classify("list line items of "+sessionID, err)
-	}
-	return items, nil
 }
 
 // SessionFromStripe maps a Checkout Session as stripe-go decodes it.

@@ -119,9 +119,13 @@ func TestLineItems(t *testing.T) {
 		t.Run(tt.session, func(t *testing.T) {
 			t.Parallel()
 			c := newClient(url)
-			got, err := c.LineItems(context.Background(), tt.session)
+			lines, err := c.LineItems(context.Background(), tt.session)
 			if err != nil {
 				t.Fatal(err)
+			}
+			got := lines.Items
+			if int64(lines.Requests) != tt.requests {
+				t.Errorf("LineItems counted %d requests, want %d", lines.Requests, tt.requests)
 			}
 			if len(got) != tt.n {
 				t.Fatalf("%d line items, want %d", len(got), tt.n)
@@ -145,10 +149,11 @@ func TestLineItems(t *testing.T) {
 func TestLineItemsMapping(t *testing.T) {
 	t.Parallel()
 	_, url := emulator(t, stripeemu.Options{}, "cs_test_crosssell")
-	got, err := newClient(url).LineItems(context.Background(), "cs_test_crosssell")
+	lines, err := newClient(url).LineItems(context.Background(), "cs_test_crosssell")
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := lines.Items
 	want := []fulfillment.LineItem{
 		{ID: "li_1OCFUqKx8wUb3ZqvCamera01", ProductID: "prod_camera", PriceID: "price_1OCFQ2Kx8wUb3ZqvCamera01",
 			Description: "Mirrorless Camera X100", Quantity: 1, Currency: "usd",
@@ -185,10 +190,11 @@ func TestFixturesMatchCrossSells(t *testing.T) {
 	}
 	c := newClient(url)
 	for session, product := range want {
-		items, err := c.LineItems(context.Background(), session)
+		lines, err := c.LineItems(context.Background(), session)
 		if err != nil {
 			t.Fatal(err)
 		}
+		items := lines.Items
 		if odd := cs.Tag(items); len(odd) > 0 {
 			t.Errorf("%s: cross-sell lines with quantity ≠ 1: %+v", session, odd)
 		}

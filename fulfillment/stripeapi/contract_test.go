@@ -38,21 +38,30 @@ func TestContractStripeMock(t *testing.T) {
 		t.Errorf("Session mapped to %+v", s)
 	}
 
-	items, err := c.LineItems(ctx, "cs_test_contract")
+	lines, err := c.LineItems(ctx, "cs_test_contract")
 	if err != nil {
 		t.Fatalf("LineItems: %v", err)
 	}
-	if len(items) == 0 {
+	if len(lines.Items) == 0 {
 		t.Fatal("LineItems: none")
 	}
-	for _, it := range items {
+	// One request with expand[]=line_items.data.price.product: Stripe's
+	// spec accepts the expansion on the session.
+	withLines, expanded, err := c.SessionWithLineItems(ctx, "cs_test_contract")
+	if err != nil {
+		t.Fatalf("SessionWithLineItems: %v", err)
+	}
+	if withLines.ID != s.ID || expanded.Requests < 1 {
+		t.Errorf("SessionWithLineItems: session %q after %d requests, want %q", withLines.ID, expanded.Requests, s.ID)
+	}
+	for _, it := range append(lines.Items, expanded.Items...) {
 		if !strings.HasPrefix(it.ID, "li_") || !strings.HasPrefix(it.PriceID, "price_") ||
 			!strings.HasPrefix(it.ProductID, "prod_") || it.Currency == "" || it.Quantity < 1 {
 			t.Errorf("line item mapped to %+v", it)
 		}
 	}
-	if n := c.Requests(); n != 2 {
-		t.Errorf("Requests() = %d, want 2", n)
+	if n, want := c.Requests(), int64(2+expanded.Requests); n != want {
+		t.Errorf("Requests() = %d, want %d", n, want)
 	}
 }
 

@@ -195,8 +195,14 @@ func (r *fixedReader) Session(_ context.Context, id string) (fulfillment.Session
 	return fulfillment.Session{ID: id, Status: "complete", PaymentStatus: fulfillment.PaymentPaid}, nil
 }
 
-func (r *fixedReader) LineItems(context.Context, string) ([]fulfillment.LineItem, error) {
-	return append([]fulfillment.LineItem(nil), r.items...), nil
+func (r *fixedReader) LineItems(context.Context, string) (fulfillment.Lines, error) {
+	return fulfillment.Lines{Items: append([]fulfillment.LineItem(nil), r.items...), Requests: 1}, nil
+}
+
+func (r *fixedReader) SessionWithLineItems(ctx context.Context, id string) (fulfillment.Session, fulfillment.Lines, error) {
+	s, _ := r.Session(ctx, id)
+	lines, _ := r.LineItems(ctx, id)
+	return s, lines, nil
 }
 
 // memOrders is the OrderStore contract in memory: one order per session,
