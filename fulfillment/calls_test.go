@@ -81,6 +81,9 @@ func TestStripeCallsPerOrder(t *testing.T) {
 			l := newLifecycle(t)
 			for _, st := range stories {
 				for _, d := range deliveries {
+					if n > 11 && d.name != "all again afterwards" {
+						continue // paging does not depend on how duplicates come (and 250 lines are slow under -race)
+					}
 					// "as sent": each event processed when Stripe sends it;
 					// a permutation: all sent first, processed in that order
 					// against Stripe's final state.
