@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
+	"github.com/fulfillmentd/fulfillmentd/testdata"
 )
 
 // TestSessionWithLineItems reads sessions of every size in one request for
@@ -125,3 +128,27 @@ func withNoRetries(c *stripeapi.Config) { c.MaxNetworkRetries = -1 }
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestSessionWithLineItemsNotExpanded: an answer without line_items (a mock
+// that ignores the expansion) costs the listing, not the order's lines.
+func TestSessionWithLineItemsNotExpanded(t *testing.T) {
+	t.Parallel()
+	emu := stripeemu.New(stripeemu.Options{})
+	if err := emu.Seed(testdata.FS, "stripe"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/line_items") {
+			r.URL.RawQuery = "" // drop expand[]
+		}
+		emu.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	_, lines, err := newClient(srv.URL).SessionWithLineItems(context.Background(), "cs_test_bulk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines.Items) != 120 || lines.Requests != 3 || !reflect.DeepEqual(lines.Items, fixtureItems(t, "cs_test_bulk")) {
+		t.Errorf("%d line items after %d requests, want the fixture's 120 after 3", len(lines.Items), lines.Requests)
+	}
+}
