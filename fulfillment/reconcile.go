@@ -232,7 +232,7 @@ func (r *Reconciler) fix(ctx context.Context, s Session, raw json.RawMessage, ev
 		case !errors.Is(err, ErrNotFound):
 			return f, err
 		}
-		replays = append(replays, Replay{EventID: ev.id, EventType: ev.typ, Payload: ev.raw, Reason: "reconcile", RequestedAt: now})
+		replays = append(replays, Replay{EventID: ev.id, EventType: ev.typ, Payload: ev.raw, Reason: "reconcile", RequestedAt: now, FromStripeAPI: true})
 	}
 	if len(replays) == 0 && len(f.DeadLetters) == 0 {
 		rp, err := synthesize(s, raw, now)
@@ -315,7 +315,7 @@ func synthesize(s Session, raw json.RawMessage, now time.Time) (Replay, error) {
 	if err != nil {
 		return Replay{}, fmt.Errorf("build event for %s: %w", s.ID, err)
 	}
-	return Replay{EventID: id, EventType: EventSessionCompleted, Payload: body, Reason: "reconcile", RequestedAt: now}, nil
+	return Replay{EventID: id, EventType: EventSessionCompleted, Payload: body, Reason: "reconcile", RequestedAt: now, FromStripeAPI: true}, nil
 }
 
 func (r *Reconciler) progress(sum ReconcileSummary) {

@@ -192,6 +192,13 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("built event %+v, %v", built, err)
 	}
 
+	// Everything queued was read from Stripe's API: the worker vouches for it.
+	for id, rp := range store.pending {
+		if !rp.FromStripeAPI || rp.Signatures != (Signatures{}) {
+			t.Errorf("%s queued with FromStripeAPI %t, signatures %+v; want true and none", id, rp.FromStripeAPI, rp.Signatures)
+		}
+	}
+
 	// Again before anything was processed: nothing new.
 	again, err := r.Run(context.Background(), ago(72*time.Hour), false)
 	if err != nil {
