@@ -111,7 +111,8 @@ type sessionEvent struct {
 //
 //   - the session's listed events that were not processed and are not dead
 //     letters, oldest first (processing is idempotent and order-free, so
-//     replaying all of them is safe);
+//     replaying all of them is safe); a dead letter that is not
+//     Retriable counts as none, since a retry of it would be refused;
 //   - when it has none and none is a dead letter (the event was never
 //     created, or is older than Stripe keeps events): a
 //     checkout.session.completed event built from the session as just
@@ -225,10 +226,13 @@ func (r *Reconciler) fix(ctx context.Context, s Session, raw json.RawMessage, ev
 		if done {
 			continue
 		}
-		switch _, err := r.Store.DeadLetter(ctx, ev.id); {
-		case err == nil:
+		switch dl, err := r.Store.DeadLetter(ctx, ev.id); {
+		case err == nil && dl.Retriable():
 			f.DeadLetters = append(f.DeadLetters, ev.id)
 			continue
+		case err == nil:
+			// A retry would be refused by the worker's signature check:
+			// the event as Stripe's API lists it takes its place.
 		case !errors.Is(err, ErrNotFound):
 			return f, err
 		}

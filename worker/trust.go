@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -31,7 +30,7 @@ const (
 
 // ErrUntrusted is wrapped (with fulfillment.Permanent) by the error of a
 // message without a valid signature: it is dead-lettered, never processed.
-var ErrUntrusted = errors.New("untrusted message")
+var ErrUntrusted = fulfillment.ErrUntrusted
 
 // signatures reads a message's signature headers.
 func signatures(h nats.Header) fulfillment.Signatures {

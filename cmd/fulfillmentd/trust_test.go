@@ -24,7 +24,8 @@ import (
 // webhook secret, or with a made-up Fulfillment-Signature), leaves the order
 // awaiting_payment and is dead-lettered with the reason; retrying it does
 // not help. What Stripe signed, what a dead letter of a signed delivery
-// replays, and what reconcile read from Stripe's API are still processed.
+// replays, and what reconcile read from Stripe's API (also in place of an
+// untrusted dead letter of a genuine event) are still processed.
 func TestForgedStreamMessages(t *testing.T) {
 	t.Parallel()
 	emu, stripeSrv := newEmulator(t)
@@ -55,20 +56,24 @@ func TestForgedStreamMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	publish := func(eventID string, body []byte, headers map[string]string) {
+		t.Helper()
+		msg := nats.NewMsg(worker.SubjectPrefix + fulfillment.EventSessionCompleted)
+		msg.Data = body
+		for k, v := range headers {
+			msg.Header.Set(k, v)
+		}
+		if _, err := js.PublishMsg(context.Background(), msg, jetstream.WithMsgID(eventID)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	forge := func(eventID string, headers func(body []byte) map[string]string) {
 		t.Helper()
 		body := eventFor(t, eventID, session) // the same session, paid
 		if !bytes.Contains(body, []byte(`"payment_status":"paid"`)) {
 			t.Fatalf("forged event does not say paid:\n%s", body)
 		}
-		msg := nats.NewMsg(worker.SubjectPrefix + fulfillment.EventSessionCompleted)
-		msg.Data = body
-		for k, v := range headers(body) {
-			msg.Header.Set(k, v)
-		}
-		if _, err := js.PublishMsg(context.Background(), msg, jetstream.WithMsgID(eventID)); err != nil {
-			t.Fatal(err)
-		}
+		publish(eventID, body, headers(body))
 	}
 	forge("evt_forged_bare", func([]byte) map[string]string { return nil })
 	forge("evt_forged_sig", func(body []byte) map[string]string {
@@ -130,11 +135,21 @@ func TestForgedStreamMessages(t *testing.T) {
 	mustCommand(t, env, []string{"dlq", "retry", "evt_trust_late"}, "queued for replay")
 	waitOrder(t, svc, late, fulfillment.StatusReadyToShip)
 
-	// The payment settles, its event never arrives: reconcile builds the
-	// event from the session it reads from Stripe's API, and it is processed.
+	// The payment settles; its event reaches the stream only unsigned (a
+	// copy from someone else): dead-lettered, and no retry can help.
+	// Reconcile queues the event as Stripe's API lists it in its place,
+	// signed by the worker, and it is processed.
 	if err := emu.SetPaymentStatus(session, "paid"); err != nil {
 		t.Fatal(err)
 	}
-	mustCommand(t, env, []string{"reconcile"}, "queued reconcile:"+session+":paid")
+	settled, err := emu.Event("evt_trust_settled", fulfillment.EventSessionAsyncPaymentSucceed, session, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish("evt_trust_settled", settled, nil)
+	waitFor(t, "the unsigned copy dead-lettered", func() bool { _, ok := deadLetters()["evt_trust_settled"]; return ok })
+	stillUnpaid("after an unsigned copy of a genuine event")
+	mustCommand(t, env, []string{"reconcile"}, "queued evt_trust_settled")
 	waitOrder(t, svc, session, fulfillment.StatusReadyToShip)
+	waitFor(t, "its dead letter replaced", func() bool { _, ok := deadLetters()["evt_trust_settled"]; return !ok })
 }
