@@ -34,9 +34,6 @@ func parseRole(c *config, v string) error {
 	return errors.New("want all, receiver or worker")
 }
 
-// receives reports whether the role takes Stripe webhooks.
-func (c config) receives() bool { return c.Role != roleWorker }
-
 // works reports whether the role runs the workers and owns the database.
 func (c config) works() bool { return c.Role != roleReceiver }
 
