@@ -111,7 +111,8 @@ type sessionEvent struct {
 //
 //   - the session's listed events that were not processed and are not dead
 //     letters, oldest first (processing is idempotent and order-free, so
-//     replaying all of them is safe);
+//     replaying all of them is safe); a dead letter that is not
+//     Retriable counts as none, since a retry of it would be refused;
 //   - when it has none and none is a dead letter (the event was never
 //     created, or is older than Stripe keeps events): a
 //     checkout.session.completed event built from the session as just
@@ -225,14 +226,17 @@ func (r *Reconciler) fix(ctx context.Context, s Session, raw json.RawMessage, ev
 		if done {
 			continue
 		}
-		switch _, err := r.Store.DeadLetter(ctx, ev.id); {
-		case err == nil:
+		switch dl, err := r.Store.DeadLetter(ctx, ev.id); {
+		case err == nil && dl.Retriable():
 			f.DeadLetters = append(f.DeadLetters, ev.id)
 			continue
+		case err == nil:
+			// A retry would be refused by the worker's signature check:
+			// the event as Stripe's API lists it takes its place.
 		case !errors.Is(err, ErrNotFound):
 			return f, err
 		}
-		replays = append(replays, Replay{EventID: ev.id, EventType: ev.typ, Payload: ev.raw, Reason: "reconcile", RequestedAt: now})
+		replays = append(replays, Replay{EventID: ev.id, EventType: ev.typ, Payload: ev.raw, Reason: "reconcile", RequestedAt: now, FromStripeAPI: true})
 	}
 	if len(replays) == 0 && len(f.DeadLetters) == 0 {
 		rp, err := synthesize(s, raw, now)
@@ -322,7 +326,7 @@ func synthesize(s Session, raw json.RawMessage, now time.Time) (Replay, error) {
 	if err != nil {
 		return Replay{}, fmt.Errorf("build event for %s: %w", s.ID, err)
 	}
-	return Replay{EventID: id, EventType: EventSessionCompleted, Payload: body, Reason: "reconcile", RequestedAt: now}, nil
+	return Replay{EventID: id, EventType: EventSessionCompleted, Payload: body, Reason: "reconcile", RequestedAt: now, FromStripeAPI: true}, nil
 }
 
 func (r *Reconciler) progress(sum ReconcileSummary) {

@@ -60,8 +60,12 @@ func (s *replayStore) EventProcessed(_ context.Context, id string) (bool, error)
 }
 
 func (s *replayStore) DeadLetter(_ context.Context, id string) (DeadLetter, error) {
-	if s.dead[id] {
-		return DeadLetter{EventID: id}, nil
+	if retriable, ok := s.dead[id]; ok {
+		dl := DeadLetter{EventID: id}
+		if retriable {
+			dl.Signatures.Stripe = "t=1,v1=00"
+		}
+		return dl, nil
 	}
 	return DeadLetter{}, ErrNotFound
 }
@@ -101,6 +105,7 @@ func TestReconcile(t *testing.T) {
 			sess("cs_failed", PaymentUnpaid),         // awaiting_payment; async_payment_failed on Stripe
 			sess("cs_still_waiting", PaymentUnpaid),  // awaiting_payment, nothing happened: fine
 			sess("cs_dead", PaymentPaid),             // its event is a dead letter: dlq's business
+			sess("cs_dead_unsigned", PaymentPaid),    // a dead letter a retry cannot help: queued from the API
 			{ID: "cs_too_old", PaymentStatus: PaymentPaid, Created: ago(100 * time.Hour)},
 		},
 		events: []Event{
@@ -110,6 +115,7 @@ func TestReconcile(t *testing.T) {
 			ev("evt_settled", EventSessionAsyncPaymentSucceed, "cs_settled"),
 			ev("evt_failed", EventSessionAsyncPaymentFailed, "cs_failed"),
 			ev("evt_dead", EventSessionCompleted, "cs_dead"),
+			ev("evt_dead_unsigned", EventSessionCompleted, "cs_dead_unsigned"),
 			ev("evt_expired", "checkout.session.expired", "cs_lost_event"),
 		},
 	}
@@ -123,7 +129,7 @@ func TestReconcile(t *testing.T) {
 	}
 	orders.events["evt_in_sync"] = true
 	orders.events["evt_settled_completed"] = true
-	store := &replayStore{memStore: orders, dead: map[string]bool{"evt_dead": true}, pending: map[string]Replay{},
+	store := &replayStore{memStore: orders, dead: map[string]bool{"evt_dead": true, "evt_dead_unsigned": false}, pending: map[string]Replay{},
 		published: map[string][]Replay{}}
 
 	var found []Finding
@@ -138,8 +144,8 @@ func TestReconcile(t *testing.T) {
 	if len(store.pending) != 0 {
 		t.Fatalf("dry run queued %d events", len(store.pending))
 	}
-	want := ReconcileSummary{Since: ago(72 * time.Hour), DryRun: true, Events: 6, Checked: 8, Missing: 3, Lagging: 3,
-		Enqueued: 5, Synthesized: 2, DeadLettered: 1}
+	want := ReconcileSummary{Since: ago(72 * time.Hour), DryRun: true, Events: 7, Checked: 9, Missing: 4, Lagging: 3,
+		Enqueued: 6, Synthesized: 2, DeadLettered: 1}
 	if dry != want {
 		t.Errorf("dry run:\n got %+v\nwant %+v", dry, want)
 	}
@@ -163,7 +169,7 @@ func TestReconcile(t *testing.T) {
 			}
 		}
 	})
-	wantQueued := []string{"evt_failed", "evt_lost", "evt_settled", "reconcile:cs_no_event:paid", "reconcile:cs_settled_no_event:paid"}
+	wantQueued := []string{"evt_dead_unsigned", "evt_failed", "evt_lost", "evt_settled", "reconcile:cs_no_event:paid", "reconcile:cs_settled_no_event:paid"}
 	if !reflect.DeepEqual(queued, wantQueued) {
 		t.Errorf("queued %v, want %v", queued, wantQueued)
 	}
@@ -173,7 +179,7 @@ func TestReconcile(t *testing.T) {
 		problems[f.SessionID] = f.Problem
 	}
 	wantProblems := map[string]string{
-		"cs_dead": "no order", "cs_lost_event": "no order", "cs_no_event": "no order",
+		"cs_dead": "no order", "cs_dead_unsigned": "no order", "cs_lost_event": "no order", "cs_no_event": "no order",
 		"cs_failed":           "order awaiting_payment, payment failed (evt_failed)",
 		"cs_settled":          "order awaiting_payment, session paid",
 		"cs_settled_no_event": "order awaiting_payment, session paid",
@@ -192,13 +198,20 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("built event %+v, %v", built, err)
 	}
 
+	// Everything queued was read from Stripe's API: the worker vouches for it.
+	for id, rp := range store.pending {
+		if !rp.FromStripeAPI || rp.Signatures != (Signatures{}) {
+			t.Errorf("%s queued with FromStripeAPI %t, signatures %+v; want true and none", id, rp.FromStripeAPI, rp.Signatures)
+		}
+	}
+
 	// Again before anything was processed: nothing new.
 	again, err := r.Run(context.Background(), ago(72*time.Hour), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Enqueued != 0 || again.InFlight != 5 {
-		t.Errorf("second run: %+v, want 0 enqueued, 5 in flight", again)
+	if again.Enqueued != 0 || again.InFlight != 6 {
+		t.Errorf("second run: %+v, want 0 enqueued, 6 in flight", again)
 	}
 
 	// Published and still failing (Stripe down): left alone for the
@@ -209,12 +222,12 @@ func TestReconcile(t *testing.T) {
 		delete(store.pending, id)
 	}
 	r.Cooldown = time.Hour
-	if s, err := r.Run(context.Background(), ago(72*time.Hour), false); err != nil || s.Enqueued != 0 || s.InFlight != 5 {
-		t.Errorf("within the cooldown: %+v, %v; want 0 enqueued, 5 in flight", s, err)
+	if s, err := r.Run(context.Background(), ago(72*time.Hour), false); err != nil || s.Enqueued != 0 || s.InFlight != 6 {
+		t.Errorf("within the cooldown: %+v, %v; want 0 enqueued, 6 in flight", s, err)
 	}
 	r.Now = func() time.Time { return now.Add(2 * time.Hour) }
-	if s, err := r.Run(context.Background(), ago(72*time.Hour), false); err != nil || s.Enqueued != 5 || s.InFlight != 0 {
-		t.Errorf("after the cooldown: %+v, %v; want 5 enqueued", s, err)
+	if s, err := r.Run(context.Background(), ago(72*time.Hour), false); err != nil || s.Enqueued != 6 || s.InFlight != 0 {
+		t.Errorf("after the cooldown: %+v, %v; want 6 enqueued", s, err)
 	}
 	r.Now = func() time.Time { return now }
 
@@ -224,5 +237,23 @@ func TestReconcile(t *testing.T) {
 	}
 	if !h.eventsSince.Equal(ago(EventRetention)) {
 		t.Errorf("events listed since %s, want 30 days back (%s)", h.eventsSince, ago(EventRetention))
+	}
+}
+
+func TestDeadLetterRetriable(t *testing.T) {
+	t.Parallel()
+	signed := Signatures{Stripe: "t=1,v1=00"}
+	for _, tt := range []struct {
+		dl   DeadLetter
+		want bool
+	}{
+		{DeadLetter{Signatures: signed, Error: "stripe 404: No such checkout.session"}, true},
+		{DeadLetter{Signatures: Signatures{Fulfillment: "v1=00"}, Error: "stripe 404"}, true},
+		{DeadLetter{Error: "stripe 404"}, false}, // kept before migration 0006
+		{DeadLetter{Signatures: signed, Error: ErrUntrusted.Error() + ": no valid Stripe-Signature"}, false},
+	} {
+		if got := tt.dl.Retriable(); got != tt.want {
+			t.Errorf("%+v: Retriable = %t, want %t", tt.dl, got, tt.want)
+		}
 	}
 }

@@ -13,6 +13,13 @@ type Replay struct {
 	Reason      string // such as "dlq retry" or "reconcile"
 	RequestedAt time.Time
 	PublishedAt time.Time // zero while pending
+	// Signatures go with the event onto the stream: a dead letter's
+	// retry carries the failed message's own.
+	Signatures Signatures
+	// FromStripeAPI marks an event fulfillmentd read from Stripe's API
+	// itself, or built from a session it read (reconcile): the worker signs
+	// it with its own key when it publishes it.
+	FromStripeAPI bool
 }
 
 // Pending reports whether the replay still waits to be published.

@@ -17,7 +17,13 @@ type deadLetterRow struct {
 	Attempts      int    `db:"attempts"`
 	FirstFailedAt string `db:"first_failed_at"`
 	LastFailedAt  string `db:"last_failed_at"`
+	StripeSig     string `db:"stripe_signature"`
+	FulfillSig    string `db:"fulfillment_signature"`
 }
+
+// deadLetterColumns are the columns of a deadLetterRow.
+const deadLetterColumns = `event_id, event_type, subject, payload, error, attempts, first_failed_at, last_failed_at,
+	stripe_signature, fulfillment_signature`
 
 // RecordDeadLetter keeps an event the worker runtime gave up on. For an event
 // already kept, it adds dl.Attempts to the stored attempts and replaces the
@@ -41,15 +47,18 @@ func (db *DB) RecordDeadLetter(ctx context.Context, dl fulfillment.DeadLetter) e
 		dl.LastFailedAt = dl.FirstFailedAt
 	}
 	_, err := db.writer.NamedExecContext(ctx, `INSERT INTO dead_letters
-		(event_id, event_type, subject, payload, error, attempts, first_failed_at, last_failed_at)
-		VALUES (:event_id, :event_type, :subject, :payload, :error, :attempts, :first_failed_at, :last_failed_at)
+		(`+deadLetterColumns+`)
+		VALUES (:event_id, :event_type, :subject, :payload, :error, :attempts, :first_failed_at, :last_failed_at,
+			:stripe_signature, :fulfillment_signature)
 		ON CONFLICT (event_id) DO UPDATE SET
 			event_type     = excluded.event_type,
 			subject        = excluded.subject,
 			payload        = excluded.payload,
 			error          = excluded.error,
 			attempts       = dead_letters.attempts + excluded.attempts,
-			last_failed_at = excluded.last_failed_at`,
+			last_failed_at = excluded.last_failed_at,
+			stripe_signature      = excluded.stripe_signature,
+			fulfillment_signature = excluded.fulfillment_signature`,
 		deadLetterRow{
 			EventID:       dl.EventID,
 			EventType:     dl.EventType,
@@ -59,6 +68,8 @@ func (db *DB) RecordDeadLetter(ctx context.Context, dl fulfillment.DeadLetter) e
 			Attempts:      dl.Attempts,
 			FirstFailedAt: formatTime(dl.FirstFailedAt),
 			LastFailedAt:  formatTime(dl.LastFailedAt),
+			StripeSig:     dl.Signatures.Stripe,
+			FulfillSig:    dl.Signatures.Fulfillment,
 		})
 	if err != nil {
 		return fmt.Errorf("record dead letter %s: %w", dl.EventID, err)
@@ -69,8 +80,8 @@ func (db *DB) RecordDeadLetter(ctx context.Context, dl fulfillment.DeadLetter) e
 // DeadLetters returns every dead letter, the most recent failure first.
 func (db *DB) DeadLetters(ctx context.Context) ([]fulfillment.DeadLetter, error) {
 	var rows []deadLetterRow
-	if err := db.reader.SelectContext(ctx, &rows, `SELECT event_id, event_type, subject, payload, error,
-		attempts, first_failed_at, last_failed_at FROM dead_letters ORDER BY last_failed_at DESC, event_id`); err != nil {
+	if err := db.reader.SelectContext(ctx, &rows, `SELECT `+deadLetterColumns+`
+		FROM dead_letters ORDER BY last_failed_at DESC, event_id`); err != nil {
 		return nil, fmt.Errorf("list dead letters: %w", err)
 	}
 	dls := make([]fulfillment.DeadLetter, len(rows))
@@ -92,6 +103,7 @@ func (db *DB) DeadLetters(ctx context.Context) ([]fulfillment.DeadLetter, error)
 			Attempts:      r.Attempts,
 			FirstFailedAt: first,
 			LastFailedAt:  last,
+			Signatures:    r.signatures(),
 		}
 	}
 	return dls, nil
@@ -112,4 +124,8 @@ func (db *DB) DeleteDeadLetter(ctx context.Context, eventID string) error {
 		return fmt.Errorf("delete dead letter %s: %w", eventID, fulfillment.ErrNotFound)
 	}
 	return nil
+}
+
+func (r deadLetterRow) signatures() fulfillment.Signatures {
+	return fulfillment.Signatures{Stripe: r.StripeSig, Fulfillment: r.FulfillSig}
 }

@@ -20,10 +20,14 @@ type replayRow struct {
 	Reason      string         `db:"reason"`
 	RequestedAt string         `db:"requested_at"`
 	PublishedAt sql.NullString `db:"published_at"`
+	StripeSig   string         `db:"stripe_signature"`
+	FulfillSig  string         `db:"fulfillment_signature"`
+	FromAPI     bool           `db:"from_stripe_api"`
 }
 
 func (r replayRow) replay() (fulfillment.Replay, error) {
-	rp := fulfillment.Replay{ID: r.ID, EventID: r.EventID, EventType: r.EventType, Payload: r.Payload, Reason: r.Reason}
+	rp := fulfillment.Replay{ID: r.ID, EventID: r.EventID, EventType: r.EventType, Payload: r.Payload, Reason: r.Reason,
+		Signatures: fulfillment.Signatures{Stripe: r.StripeSig, Fulfillment: r.FulfillSig}, FromStripeAPI: r.FromAPI}
 	var err error
 	if rp.RequestedAt, err = parseTime(r.RequestedAt); err != nil {
 		return rp, fmt.Errorf("replay %d: requested_at: %w", r.ID, err)
@@ -47,7 +51,8 @@ func replays(rows []replayRow) ([]fulfillment.Replay, error) {
 	return out, nil
 }
 
-const replayColumns = `id, event_id, event_type, payload, reason, requested_at, published_at`
+const replayColumns = `id, event_id, event_type, payload, reason, requested_at, published_at,
+	stripe_signature, fulfillment_signature, from_stripe_api`
 
 // EnqueueReplay asks for rp's event to be put on the stream. If a replay of
 // the same event is pending already, nothing is added and that one is
@@ -87,8 +92,10 @@ func enqueueReplay(ctx context.Context, tx *sqlx.Tx, rp fulfillment.Replay) (ful
 	}
 	rp.RequestedAt = rp.RequestedAt.UTC()
 	rp.PublishedAt = time.Time{}
-	res, err := tx.ExecContext(ctx, `INSERT INTO replays (event_id, event_type, payload, reason, requested_at)
-		VALUES (?, ?, ?, ?, ?)`, rp.EventID, rp.EventType, rp.Payload, rp.Reason, formatTime(rp.RequestedAt))
+	res, err := tx.ExecContext(ctx, `INSERT INTO replays (event_id, event_type, payload, reason, requested_at,
+		stripe_signature, fulfillment_signature, from_stripe_api) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		rp.EventID, rp.EventType, rp.Payload, rp.Reason, formatTime(rp.RequestedAt),
+		rp.Signatures.Stripe, rp.Signatures.Fulfillment, rp.FromStripeAPI)
 	if err != nil {
 		return rp, false, fmt.Errorf("insert replay: %w", err)
 	}
@@ -110,7 +117,8 @@ func (db *DB) RetryDeadLetter(ctx context.Context, eventID string, at time.Time)
 	}
 	defer func() { _ = tx.Rollback() }()
 	var dl deadLetterRow
-	err = tx.GetContext(ctx, &dl, `SELECT event_id, event_type, payload FROM dead_letters WHERE event_id = ?`, eventID)
+	err = tx.GetContext(ctx, &dl, `SELECT event_id, event_type, payload, stripe_signature, fulfillment_signature
+		FROM dead_letters WHERE event_id = ?`, eventID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return rp, false, fmt.Errorf("retry dead letter %s: %w", eventID, fulfillment.ErrNotFound)
@@ -120,7 +128,7 @@ func (db *DB) RetryDeadLetter(ctx context.Context, eventID string, at time.Time)
 		return rp, false, fulfillment.Permanent(fmt.Errorf("retry dead letter %s: it kept no event type or payload to replay", eventID))
 	}
 	rp, queued, err = enqueueReplay(ctx, tx, fulfillment.Replay{EventID: dl.EventID, EventType: dl.EventType,
-		Payload: dl.Payload, Reason: "dlq retry", RequestedAt: at})
+		Payload: dl.Payload, Reason: "dlq retry", RequestedAt: at, Signatures: dl.signatures()})
 	if err != nil {
 		return rp, false, fmt.Errorf("retry dead letter %s: %w", eventID, err)
 	}
@@ -183,8 +191,8 @@ func (db *DB) MarkReplayed(ctx context.Context, id int64, at time.Time) error {
 // fulfillment.ErrNotFound.
 func (db *DB) DeadLetter(ctx context.Context, eventID string) (fulfillment.DeadLetter, error) {
 	var rows []deadLetterRow
-	if err := db.reader.SelectContext(ctx, &rows, `SELECT event_id, event_type, subject, payload, error,
-		attempts, first_failed_at, last_failed_at FROM dead_letters WHERE event_id = ?`, eventID); err != nil {
+	if err := db.reader.SelectContext(ctx, &rows, `SELECT `+deadLetterColumns+`
+		FROM dead_letters WHERE event_id = ?`, eventID); err != nil {
 		return fulfillment.DeadLetter{}, fmt.Errorf("dead letter %s: %w", eventID, err)
 	}
 	if len(rows) == 0 {
@@ -203,7 +211,7 @@ func (r deadLetterRow) deadLetter() (fulfillment.DeadLetter, error) {
 		return fulfillment.DeadLetter{}, fmt.Errorf("dead letter %s: last_failed_at: %w", r.EventID, err)
 	}
 	return fulfillment.DeadLetter{EventID: r.EventID, EventType: r.EventType, Subject: r.Subject, Payload: r.Payload,
-		Error: r.Error, Attempts: r.Attempts, FirstFailedAt: first, LastFailedAt: last}, nil
+		Error: r.Error, Attempts: r.Attempts, FirstFailedAt: first, LastFailedAt: last, Signatures: r.signatures()}, nil
 }
 
 // PurgeDeadLetters deletes the dead letters whose last failure is before

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -20,7 +22,8 @@ func TestRetryDeadLetterReplayAndForget(t *testing.T) {
 	}
 	dl := fulfillment.DeadLetter{EventID: "evt_dead", EventType: "checkout.session.completed",
 		Subject: "stripe.events.checkout.session.completed", Payload: []byte(`{"id":"evt_dead"}`),
-		Error: "stripe 500", Attempts: 42, FirstFailedAt: at(1), LastFailedAt: at(2)}
+		Error: "stripe 500", Attempts: 42, FirstFailedAt: at(1), LastFailedAt: at(2),
+		Signatures: fulfillment.Signatures{Stripe: "t=1,v1=ab", Fulfillment: "v1=cd"}}
 	if err := db.RecordDeadLetter(ctx, dl); err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +33,8 @@ func TestRetryDeadLetterReplayAndForget(t *testing.T) {
 
 	rp, queued, err := db.RetryDeadLetter(ctx, "evt_dead", at(3))
 	if err != nil || !queued || rp.ID == 0 || rp.EventType != dl.EventType || string(rp.Payload) != string(dl.Payload) ||
-		rp.Reason != "dlq retry" || !rp.RequestedAt.Equal(at(3)) || !rp.Pending() {
+		rp.Reason != "dlq retry" || !rp.RequestedAt.Equal(at(3)) || !rp.Pending() ||
+		rp.Signatures != dl.Signatures || rp.FromStripeAPI {
 		t.Fatalf("first retry: %+v queued %v, %v", rp, queued, err)
 	}
 	again, queued, err := db.RetryDeadLetter(ctx, "evt_dead", at(4))
@@ -77,10 +81,13 @@ func TestEnqueueReplay(t *testing.T) {
 	db := openTest(t)
 	ctx := context.Background()
 	rp := fulfillment.Replay{EventID: "reconcile:cs_1:paid", EventType: "checkout.session.completed",
-		Payload: []byte(`{}`), Reason: "reconcile", RequestedAt: at(1)}
+		Payload: []byte(`{}`), Reason: "reconcile", RequestedAt: at(1), FromStripeAPI: true}
 	first, queued, err := db.EnqueueReplay(ctx, rp)
 	if err != nil || !queued {
 		t.Fatalf("EnqueueReplay: queued %v, %v", queued, err)
+	}
+	if pending, err := db.PendingReplays(ctx, 10); err != nil || len(pending) != 1 || !reflect.DeepEqual(pending[0], first) || !pending[0].FromStripeAPI {
+		t.Errorf("PendingReplays = %+v, %v; want [%+v] from Stripe's API", pending, err, first)
 	}
 	if dup, queued, err := db.EnqueueReplay(ctx, rp); err != nil || queued || dup.ID != first.ID {
 		t.Errorf("EnqueueReplay again: %+v queued %v, %v", dup, queued, err)
@@ -128,5 +135,39 @@ func TestEventProcessed(t *testing.T) {
 		if got, err := db.EventProcessed(ctx, id); err != nil || got != want {
 			t.Errorf("EventProcessed(%s) = %v, %v; want %v", id, got, err, want)
 		}
+	}
+}
+
+// TestSigningKey: made once, 32 bytes, the same for every later call and
+// after a reopen.
+func TestSigningKey(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "fulfillment.db")
+	ctx := context.Background()
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := db.SigningKey(ctx)
+	if err != nil || len(first) != 32 || bytes.Equal(first, make([]byte, 32)) {
+		t.Fatalf("SigningKey = %x, %v", first, err)
+	}
+	if again, err := db.SigningKey(ctx); err != nil || !bytes.Equal(again, first) {
+		t.Errorf("second SigningKey = %x, %v; want %x", again, err, first)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if reopened, err := db.SigningKey(ctx); err != nil || !bytes.Equal(reopened, first) {
+		t.Errorf("SigningKey after reopen = %x, %v; want %x", reopened, err, first)
+	}
+	other := openTest(t)
+	if k, err := other.SigningKey(ctx); err != nil || bytes.Equal(k, first) {
+		t.Errorf("another database's key = %x, %v; want a different one", k, err)
 	}
 }

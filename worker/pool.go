@@ -25,6 +25,8 @@ type Message struct {
 	Data      []byte
 	Attempt   int       // deliveries so far, this one included (1-based)
 	Published time.Time // when the stream stored the event
+	// Header is the message's NATS header: its signatures (see Trusted).
+	Header nats.Header
 }
 
 // EventType is the Stripe event type: the subject without SubjectPrefix.
@@ -302,6 +304,7 @@ func (r *runner) track(msg jetstream.Msg) *delivery {
 		Subject: msg.Subject(),
 		EventID: eventID(msg.Headers()), // the Stripe event id, replays included
 		Data:    msg.Data(),
+		Header:  msg.Headers(),
 	}}
 	if meta, err := msg.Metadata(); err == nil {
 		d.m.Attempt = int(meta.NumDelivered)
@@ -462,6 +465,7 @@ func (r *runner) deadLetter(ctx context.Context, d *delivery, herr error) (strin
 		Attempts:      d.m.Attempt,
 		FirstFailedAt: first,
 		LastFailedAt:  now,
+		Signatures:    signatures(d.m.Header), // a retry carries them again
 	}
 	last := r.maxDeliver > 0 && d.m.Attempt >= r.maxDeliver
 	tries := 1

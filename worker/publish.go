@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 )
 
 // ErrNotConnected is returned by Publish while the connection to the broker
@@ -30,6 +32,14 @@ func NewPublisher(js jetstream.JetStream) *Publisher {
 // event id within its Duplicates window; the event is durable either way.
 // Without a deadline on ctx, nats.go's default 5s timeout applies.
 func (p *Publisher) Publish(ctx context.Context, eventType, eventID string, payload []byte) (duplicate bool, err error) {
+	return p.PublishDelivery(ctx, eventType, eventID, "", payload)
+}
+
+// PublishDelivery is Publish for a verified webhook delivery: the message
+// also carries the delivery's Stripe-Signature header (HeaderStripeSignature),
+// which the worker checks again before the event may change an order
+// (Trusted). An empty stripeSignature adds no header.
+func (p *Publisher) PublishDelivery(ctx context.Context, eventType, eventID, stripeSignature string, payload []byte) (duplicate bool, err error) {
 	if eventID == "" {
 		return false, errors.New("publish: empty event id")
 	}
@@ -42,7 +52,10 @@ func (p *Publisher) Publish(ctx context.Context, eventType, eventID string, payl
 	if st := p.js.Conn().Status(); st != nats.CONNECTED {
 		return false, fmt.Errorf("publish %s %s: %w (%s)", eventType, eventID, ErrNotConnected, st)
 	}
-	ack, err := p.js.Publish(ctx, SubjectPrefix+eventType, payload,
+	msg := nats.NewMsg(SubjectPrefix + eventType)
+	msg.Data = payload
+	setSignatures(msg.Header, fulfillment.Signatures{Stripe: stripeSignature})
+	ack, err := p.js.PublishMsg(ctx, msg,
 		jetstream.WithMsgID(eventID),
 		jetstream.WithExpectStream(StreamName))
 	if err != nil {

@@ -67,6 +67,7 @@ func (p *Publisher) PublishReplay(ctx context.Context, rp fulfillment.Replay) (d
 	msg := nats.NewMsg(SubjectPrefix + rp.EventType)
 	msg.Data = rp.Payload
 	msg.Header.Set(HeaderEventID, rp.EventID)
+	setSignatures(msg.Header, rp.Signatures)
 	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ReplayMsgID(rp)), jetstream.WithExpectStream(StreamName))
 	if err != nil {
 		return false, fmt.Errorf("publish replay %s: %w", ReplayMsgID(rp), err)
@@ -94,8 +95,12 @@ type Replayer struct {
 	// Wake, if set, makes the Replayer read the queue at once: for replays
 	// queued by the same process.
 	Wake <-chan struct{}
-	Log  *slog.Logger
-	Now  func() time.Time
+	// Signer signs the replays read from Stripe's API (FromStripeAPI,
+	// queued by reconcile) with the worker's key; without it they are not
+	// published.
+	Signer *FulfillmentSigner
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // Run publishes pending replays until ctx is done, then returns nil. A
@@ -157,9 +162,13 @@ func (r *Replayer) PublishPending(ctx context.Context) (int, error) {
 		}
 		progress := 0
 		for _, rp := range batch {
-			pctx, cancel := context.WithTimeout(ctx, replayPublishWait)
-			dup, err := r.Publisher.PublishReplay(pctx, rp)
-			cancel()
+			rp, err := r.sign(rp)
+			dup := false
+			if err == nil {
+				pctx, cancel := context.WithTimeout(ctx, replayPublishWait)
+				dup, err = r.Publisher.PublishReplay(pctx, rp)
+				cancel()
+			}
 			if fulfillment.IsPermanent(err) {
 				unpublishable[rp.ID] = err
 				continue
@@ -182,6 +191,20 @@ func (r *Replayer) PublishPending(ctx context.Context) (int, error) {
 			return result(nil)
 		}
 	}
+}
+
+// sign adds the worker's Fulfillment-Signature to a replay read from
+// Stripe's API. Every other replay carries only the signatures it was
+// queued with (a dead letter's own).
+func (r *Replayer) sign(rp fulfillment.Replay) (fulfillment.Replay, error) {
+	if !rp.FromStripeAPI {
+		return rp, nil
+	}
+	if r.Signer == nil {
+		return rp, fulfillment.Permanent(fmt.Errorf("replay %s: read from Stripe's API, but the replayer has no signing key", ReplayMsgID(rp)))
+	}
+	rp.Signatures.Fulfillment = r.Signer.Sign(rp.EventID, rp.Payload)
+	return rp, nil
 }
 
 func (r *Replayer) now() time.Time {

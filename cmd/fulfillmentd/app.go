@@ -29,7 +29,8 @@ const maxDeliver = 42
 
 // app is one fulfillmentd process: receiver, workers, broker connection (and
 // the embedded broker), database. A receiver role has no database, workers,
-// relays nor Stripe client; a worker role has no webhook verifier.
+// relays nor Stripe client. Both roles verify Stripe signatures: the
+// receiver those of deliveries, the worker those of stream messages.
 type app struct {
 	log     *slog.Logger
 	role    string
@@ -80,11 +81,9 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	}
 	streamCfg := worker.StreamConfig{Workers: cfg.Workers, MaxDeliver: maxDeliver, Replicas: cfg.NATSReplicas, AckWait: cfg.AckWait}
 	publisher := worker.NewPublisher(a.js)
-	var verifier *webhook.Verifier
-	if cfg.receives() {
-		if verifier, err = webhook.NewVerifier(cfg.WebhookSecrets, cfg.Tolerance, nil); err != nil {
-			return nil, fmt.Errorf("webhook secrets: %w", err)
-		}
+	verifier, err := webhook.NewVerifier(cfg.WebhookSecrets, cfg.Tolerance, nil)
+	if err != nil {
+		return nil, fmt.Errorf("webhook secrets: %w", err)
 	}
 	if !cfg.works() {
 		if err := worker.SetupStream(ctx, a.js, streamCfg); err != nil {
@@ -114,9 +113,19 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		OnWait:     a.metrics.limiterWaited,
 	})
 	proc := &fulfillment.Processor{Stripe: a.stripe, Orders: a.db, CrossSells: cfg.CrossSells, Log: log}
+	key, err := a.db.SigningKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := worker.NewFulfillmentSigner(key)
+	if err != nil {
+		return nil, err
+	}
 	a.pool = &worker.Pool{
-		Consumer:    consumer,
-		Handler:     processEvents(proc, log, a.metrics),
+		Consumer: consumer,
+		// Only messages signed by Stripe (or by this worker, for events it
+		// read from Stripe's API) reach the Processor: README "Stream messages".
+		Handler:     worker.Trusted(verifier, signer, processEvents(proc, log, a.metrics)),
 		Workers:     cfg.Workers,
 		MaxDeliver:  maxDeliver,
 		DeadLetters: a.db,
@@ -126,7 +135,7 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	// Replays queued by dlq retry and reconcile, from any process on this
 	// database, go to the stream from here.
 	wake := make(chan struct{}, 1)
-	replayer := &worker.Replayer{Store: a.db, Publisher: publisher, Wake: wake, Log: log}
+	replayer := &worker.Replayer{Store: a.db, Publisher: publisher, Wake: wake, Signer: signer, Log: log}
 	a.tasks = append(a.tasks, task{name: "replayer", run: replayer.Run})
 	if cfg.ReconcileEvery > 0 {
 		rec := &fulfillment.Reconciler{Stripe: a.stripe, Store: a.db, Log: log}

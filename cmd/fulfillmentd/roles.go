@@ -34,9 +34,6 @@ func parseRole(c *config, v string) error {
 	return errors.New("want all, receiver or worker")
 }
 
-// receives reports whether the role takes Stripe webhooks.
-func (c config) receives() bool { return c.Role != roleWorker }
-
 // works reports whether the role runs the workers and owns the database.
 func (c config) works() bool { return c.Role != roleReceiver }
 
@@ -74,13 +71,12 @@ func roleIn(args []string, getenv func(string) string) string {
 }
 
 // settingsForRole drops the requirements a role does not have: a receiver
-// never calls Stripe's API (no secret key on the edge machines), a worker
-// never verifies a webhook.
+// never calls Stripe's API (no secret key on the edge machines). A worker
+// needs the webhook secrets too: it verifies every stream message's
+// Stripe-Signature again.
 func settingsForRole(all []setting, role string) []setting {
 	for i := range all {
-		switch {
-		case role == roleReceiver && all[i].env == "STRIPE_SECRET_KEY",
-			role == roleWorker && all[i].env == "STRIPE_WEBHOOK_SECRET":
+		if role == roleReceiver && all[i].env == "STRIPE_SECRET_KEY" {
 			all[i].required = false
 		}
 	}

@@ -16,10 +16,10 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
 )
 
-// eventPublisher makes a verified event durable: it returns once the broker
-// has stored it.
+// eventPublisher makes a verified event durable, with its Stripe-Signature
+// (the worker checks it again): it returns once the broker has stored it.
 type eventPublisher interface {
-	Publish(ctx context.Context, eventType, eventID string, payload []byte) (duplicate bool, err error)
+	PublishDelivery(ctx context.Context, eventType, eventID, stripeSignature string, payload []byte) (duplicate bool, err error)
 }
 
 // publishTimeout bounds the wait for the broker's acknowledgement, well
@@ -87,7 +87,8 @@ func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events ev
 			writeProblem(w, http.StatusBadRequest, "could not read body")
 			return
 		}
-		if err := verifier.Verify(r.Header.Get("Stripe-Signature"), body); err != nil {
+		sig := r.Header.Get("Stripe-Signature")
+		if err := verifier.Verify(sig, body); err != nil {
 			observe("bad_signature", 0)
 			log.Warn("webhook rejected", "reason", err.Error(), "remote", r.RemoteAddr)
 			writeProblem(w, http.StatusBadRequest, err.Error())
@@ -121,7 +122,7 @@ func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events ev
 		}
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
-		dup, err := events.Publish(ctx, ev.Type, ev.ID, body)
+		dup, err := events.PublishDelivery(ctx, ev.Type, ev.ID, sig, body)
 		cancel()
 		if err != nil {
 			observe("unavailable", 0)

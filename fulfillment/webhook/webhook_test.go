@@ -204,6 +204,36 @@ func TestVerifyCustomToleranceAndClock(t *testing.T) {
 	}
 }
 
+// TestVerifySignature: the queue-side check ignores the signature's age,
+// and nothing else: a forged or altered event still fails.
+func TestVerifySignature(t *testing.T) {
+	t.Parallel()
+	v := newVerifier(t, oldSecret, newSecret)
+	body := []byte(goldenBody)
+	for _, tt := range []struct {
+		name   string
+		header string
+		body   []byte
+		want   error
+	}{
+		{"signed a week ago", webhook.Sign(newSecret, clock.Add(-7*24*time.Hour), body), body, nil},
+		{"signed in the future", webhook.Sign(oldSecret, clock.Add(time.Hour), body), body, nil},
+		{"golden", "t=" + strconv.Itoa(goldenUnix) + ",v1=" + goldenSig, body, nil},
+		{"wrong secret", webhook.Sign(badSecret, clock, body), body, webhook.ErrNoValidSignature},
+		{"altered body", webhook.Sign(oldSecret, clock, body), []byte(strings.Replace(goldenBody, "evt_test", "evt_tesT", 1)), webhook.ErrNoValidSignature},
+		{"missing", "", body, webhook.ErrMissingHeader},
+		{"no v1", "t=1700000000,v0=" + goldenSig, body, webhook.ErrMalformedHeader},
+	} {
+		err := v.VerifySignature(tt.header, tt.body)
+		if (tt.want == nil) != (err == nil) || !errors.Is(err, tt.want) {
+			t.Errorf("%s: VerifySignature = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	if err := v.Verify(webhook.Sign(newSecret, clock.Add(-7*24*time.Hour), body), body); !errors.Is(err, webhook.ErrTooOld) {
+		t.Errorf("Verify of a week-old signature = %v, want ErrTooOld", err)
+	}
+}
+
 func TestNewVerifier(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

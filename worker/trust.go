@@ -1,0 +1,115 @@
+package worker
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+)
+
+// Stream messages prove where they come from: anyone allowed to publish on
+// the stream's subjects could otherwise make an unpaid session ready to
+// ship. A message may reach the handler only with one of these headers
+// valid (see Trusted):
+const (
+	// HeaderStripeSignature is the Stripe-Signature of the webhook delivery,
+	// which the receiver verified before publishing; the worker verifies it
+	// again, at any age (events wait in the stream).
+	HeaderStripeSignature = "Stripe-Signature"
+	// HeaderFulfillmentSignature is the worker's own signature of an event
+	// it read from Stripe's API (reconcile): "v1=<hex HMAC-SHA256(key,
+	// <event id>.<body>)>", with a key only the worker holds.
+	HeaderFulfillmentSignature = "Fulfillment-Signature"
+)
+
+// ErrUntrusted is wrapped (with fulfillment.Permanent) by the error of a
+// message without a valid signature: it is dead-lettered, never processed.
+var ErrUntrusted = fulfillment.ErrUntrusted
+
+// signatures reads a message's signature headers.
+func signatures(h nats.Header) fulfillment.Signatures {
+	return fulfillment.Signatures{Stripe: h.Get(HeaderStripeSignature), Fulfillment: h.Get(HeaderFulfillmentSignature)}
+}
+
+// setSignatures adds the non-empty signature headers to h.
+func setSignatures(h nats.Header, s fulfillment.Signatures) {
+	if s.Stripe != "" {
+		h.Set(HeaderStripeSignature, s.Stripe)
+	}
+	if s.Fulfillment != "" {
+		h.Set(HeaderFulfillmentSignature, s.Fulfillment)
+	}
+}
+
+// FulfillmentSigner makes and checks Fulfillment-Signature headers.
+type FulfillmentSigner struct {
+	key []byte
+}
+
+// NewFulfillmentSigner returns a signer with key, at least 32 bytes.
+func NewFulfillmentSigner(key []byte) (*FulfillmentSigner, error) {
+	if len(key) < 32 {
+		return nil, fmt.Errorf("fulfillment signing key: %d bytes, want at least 32", len(key))
+	}
+	return &FulfillmentSigner{key: key}, nil
+}
+
+func (s *FulfillmentSigner) mac(eventID string, body []byte) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(eventID))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// Sign returns the Fulfillment-Signature of an event.
+func (s *FulfillmentSigner) Sign(eventID string, body []byte) string {
+	return "v1=" + hex.EncodeToString(s.mac(eventID, body))
+}
+
+// Verify reports whether header is the Fulfillment-Signature of the event,
+// compared in constant time.
+func (s *FulfillmentSigner) Verify(header, eventID string, body []byte) bool {
+	v, ok := strings.CutPrefix(header, "v1=")
+	if !ok {
+		return false
+	}
+	got, err := hex.DecodeString(v)
+	return err == nil && hmac.Equal(got, s.mac(eventID, body))
+}
+
+// StripeVerifier checks a Stripe-Signature header against a body, without
+// an age limit: *webhook.Verifier's VerifySignature.
+type StripeVerifier interface {
+	VerifySignature(header string, body []byte) error
+}
+
+// Trusted runs next only for messages that carry a valid Stripe-Signature
+// (checked with stripe against the webhook secrets) or a valid
+// Fulfillment-Signature (checked with own). Any other message fails
+// permanently with an error wrapping ErrUntrusted, so the pool dead-letters
+// it with the reason; a retry of that dead letter carries the same headers
+// and is refused again.
+func Trusted(stripe StripeVerifier, own *FulfillmentSigner, next Handler) Handler {
+	return HandlerFunc(func(ctx context.Context, m Message) error {
+		sigs := signatures(m.Header)
+		if sigs.Fulfillment != "" && own.Verify(sigs.Fulfillment, m.EventID, m.Data) {
+			return next.Handle(ctx, m)
+		}
+		serr := stripe.VerifySignature(sigs.Stripe, m.Data)
+		if serr == nil {
+			return next.Handle(ctx, m)
+		}
+		reason := "no valid Stripe-Signature for any configured webhook secret (" + serr.Error() + ")"
+		if sigs.Fulfillment != "" {
+			reason += ", and its Fulfillment-Signature is not this worker's"
+		}
+		return fulfillment.Permanent(fmt.Errorf("%w: %s", ErrUntrusted, reason))
+	})
+}
