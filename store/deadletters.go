@@ -22,6 +22,8 @@ type deadLetterRow struct {
 // RecordDeadLetter keeps an event the worker runtime gave up on. For an event
 // already kept, it adds dl.Attempts to the stored attempts and replaces the
 // error, last_failed_at, payload, type and subject; first_failed_at stays.
+// Either way the record is a new failure, tied to no replay: publishing a
+// replay requested before it does not forget it (see MarkReplayed).
 //
 // Attempts below 1 count as 1. A zero FirstFailedAt is taken from
 // LastFailedAt and the other way round; one of them must be set.
@@ -49,7 +51,8 @@ func (db *DB) RecordDeadLetter(ctx context.Context, dl fulfillment.DeadLetter) e
 			payload        = excluded.payload,
 			error          = excluded.error,
 			attempts       = dead_letters.attempts + excluded.attempts,
-			last_failed_at = excluded.last_failed_at`,
+			last_failed_at = excluded.last_failed_at,
+			replay_id      = NULL`,
 		deadLetterRow{
 			EventID:       dl.EventID,
 			EventType:     dl.EventType,
