@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -232,5 +233,42 @@ func mustDeadLetter(t *testing.T, db *DB, dl fulfillment.DeadLetter) {
 	t.Helper()
 	if err := db.RecordDeadLetter(context.Background(), dl); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPruneProcessedEvents(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	ctx := context.Background()
+	// Seven events of one session, processed at clock 0..6 (processed_at is
+	// the order's UpdatedAt).
+	for i := range 7 {
+		o := order("cs_prune", fulfillment.StatusReadyToShip, fulfillment.PaymentPaid, 1, i)
+		if _, _, err := db.Record(ctx, fmt.Sprintf("evt_prune_%d", i), fulfillment.EventSessionCompleted, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		before, batch int
+		want          int64
+	}{
+		{before: 0, batch: 2, want: 0},
+		{before: 5, batch: 2, want: 5}, // three batches: 2, 2, 1
+		{before: 5, batch: 2, want: 0},
+		{before: 100, batch: 0, want: 2},
+	} {
+		n, err := db.PruneProcessedEvents(ctx, at(tt.before), tt.batch)
+		if err != nil || n != tt.want {
+			t.Fatalf("PruneProcessedEvents(before %d, batch %d) = %d, %v; want %d", tt.before, tt.batch, n, err, tt.want)
+		}
+		for i := range 7 {
+			want := i >= tt.before
+			if got, err := db.EventProcessed(ctx, fmt.Sprintf("evt_prune_%d", i)); err != nil || got != want {
+				t.Errorf("before %d: EventProcessed(evt_prune_%d) = %v, %v; want %v", tt.before, i, got, err, want)
+			}
+		}
+	}
+	if _, err := db.OrderBySession(ctx, "cs_prune"); err != nil {
+		t.Errorf("the order after its events were pruned: %v", err)
 	}
 }
