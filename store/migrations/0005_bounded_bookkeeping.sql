@@ -5,6 +5,9 @@
 -- names it: a new failure of the event (RecordDeadLetter) clears it, so a
 -- failure written between the request and its publication is kept.
 ALTER TABLE dead_letters ADD COLUMN replay_id INTEGER;
+-- A retry waiting at the upgrade was asked for the dead letter there now.
+UPDATE dead_letters SET replay_id = (SELECT id FROM replays
+    WHERE replays.event_id = dead_letters.event_id AND replays.published_at IS NULL);
 
 -- processed_events is pruned by age (PruneProcessedEvents).
 CREATE INDEX processed_events_processed_at ON processed_events (processed_at);
