@@ -28,6 +28,8 @@ const deadLetterColumns = `event_id, event_type, subject, payload, error, attemp
 // RecordDeadLetter keeps an event the worker runtime gave up on. For an event
 // already kept, it adds dl.Attempts to the stored attempts and replaces the
 // error, last_failed_at, payload, type and subject; first_failed_at stays.
+// Either way the record is a new failure, tied to no replay: publishing a
+// replay requested before it does not forget it (see MarkReplayed).
 //
 // Attempts below 1 count as 1. A zero FirstFailedAt is taken from
 // LastFailedAt and the other way round; one of them must be set.
@@ -58,7 +60,8 @@ func (db *DB) RecordDeadLetter(ctx context.Context, dl fulfillment.DeadLetter) e
 			attempts       = dead_letters.attempts + excluded.attempts,
 			last_failed_at = excluded.last_failed_at,
 			stripe_signature      = excluded.stripe_signature,
-			fulfillment_signature = excluded.fulfillment_signature`,
+			fulfillment_signature = excluded.fulfillment_signature,
+			replay_id      = NULL`,
 		deadLetterRow{
 			EventID:       dl.EventID,
 			EventType:     dl.EventType,

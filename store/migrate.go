@@ -65,6 +65,12 @@ func migrate(ctx context.Context, w *sqlx.DB) error {
 	if err != nil {
 		return err
 	}
+	return migrateTo(ctx, w, ms)
+}
+
+// migrateTo applies ms, the migrations up to some version (tests build
+// older databases with it).
+func migrateTo(ctx context.Context, w *sqlx.DB, ms []migration) error {
 	if _, err := w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER NOT NULL PRIMARY KEY,
 		name       TEXT    NOT NULL,

@@ -106,10 +106,13 @@ func enqueueReplay(ctx context.Context, tx *sqlx.Tx, rp fulfillment.Replay) (ful
 }
 
 // RetryDeadLetter queues a replay of the dead-lettered event eventID, with
-// the payload the dead letter kept. The dead letter stays until the replay
-// is published (MarkReplayed removes it). An event without a dead letter is
+// the payload the dead letter kept, and ties the dead letter to that replay
+// (dead_letters.replay_id). The dead letter stays until the replay is
+// published: MarkReplayed removes it then, unless the event failed again
+// meanwhile (RecordDeadLetter unties it). An event without a dead letter is
 // an error wrapping fulfillment.ErrNotFound; one whose replay is pending
-// already returns that replay with queued false.
+// already returns that replay with queued false (and the dead letter is tied
+// to it: its publication answers this request too).
 func (db *DB) RetryDeadLetter(ctx context.Context, eventID string, at time.Time) (rp fulfillment.Replay, queued bool, err error) {
 	tx, err := db.writer.BeginTxx(ctx, nil)
 	if err != nil {
@@ -131,6 +134,9 @@ func (db *DB) RetryDeadLetter(ctx context.Context, eventID string, at time.Time)
 		Payload: dl.Payload, Reason: "dlq retry", RequestedAt: at, Signatures: dl.signatures()})
 	if err != nil {
 		return rp, false, fmt.Errorf("retry dead letter %s: %w", eventID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE dead_letters SET replay_id = ? WHERE event_id = ?`, rp.ID, eventID); err != nil {
+		return rp, false, fmt.Errorf("retry dead letter %s: tie to replay %d: %w", eventID, rp.ID, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return rp, false, fmt.Errorf("retry dead letter %s: commit: %w", eventID, err)
@@ -160,8 +166,11 @@ func (db *DB) Replays(ctx context.Context, eventID string) ([]fulfillment.Replay
 }
 
 // MarkReplayed records that replay id is on the stream and, in the same
-// transaction, forgets the event's dead letter: from now on the event is
-// processed again, and a new failure makes a new dead letter. Marking twice
+// transaction, forgets the dead letter the replay was requested for: from
+// now on the event is processed again, and a new failure makes a new dead
+// letter. A dead letter written after the request (the replay, or another
+// delivery, failed again before this mark) is not that one and stays; so
+// does one a replay was not requested for (reconcile's). Marking twice
 // keeps the first time.
 func (db *DB) MarkReplayed(ctx context.Context, id int64, at time.Time) error {
 	tx, err := db.writer.BeginTxx(ctx, nil)
@@ -178,7 +187,7 @@ func (db *DB) MarkReplayed(ctx context.Context, id int64, at time.Time) error {
 	case err != nil:
 		return fmt.Errorf("mark replay %d: %w", id, err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE event_id = ?`, eventID); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE event_id = ? AND replay_id = ?`, eventID, id); err != nil {
 		return fmt.Errorf("mark replay %d: forget dead letter %s: %w", id, eventID, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -235,4 +244,33 @@ func (db *DB) EventProcessed(ctx context.Context, eventID string) (bool, error) 
 		return false, fmt.Errorf("processed event %s: %w", eventID, err)
 	}
 	return n > 0, nil
+}
+
+// PruneProcessedEvents forgets the processed events recorded before before,
+// batch rows per write transaction (batch < 1 → 1000) so that the single
+// writer is never held for long, and returns how many it deleted. Forgetting
+// an event id only matters if the event comes again: processing it then is
+// safe (one order per session, forward-only merges) but costs Stripe calls,
+// so callers keep more than Stripe's retry and event-retention periods.
+func (db *DB) PruneProcessedEvents(ctx context.Context, before time.Time, batch int) (int64, error) {
+	if batch < 1 {
+		batch = 1000
+	}
+	var total int64
+	for {
+		res, err := db.writer.ExecContext(ctx, `DELETE FROM processed_events WHERE event_id IN (
+			SELECT event_id FROM processed_events WHERE processed_at < ? ORDER BY processed_at LIMIT ?)`,
+			formatTime(before), batch)
+		if err != nil {
+			return total, fmt.Errorf("prune processed events: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("prune processed events: %w", err)
+		}
+		total += n
+		if n < int64(batch) {
+			return total, nil
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -169,5 +170,146 @@ func TestSigningKey(t *testing.T) {
 	other := openTest(t)
 	if k, err := other.SigningKey(ctx); err != nil || bytes.Equal(k, first) {
 		t.Errorf("another database's key = %x, %v; want a different one", k, err)
+	}
+}
+
+// TestMarkReplayedKeepsLaterFailures races a new failure against the mark
+// of a replay, deterministically: whatever is written to dead_letters after
+// the replay was requested survives its publication (issue 9: a replay that
+// failed again before MarkReplayed ran lost its dead letter).
+func TestMarkReplayedKeepsLaterFailures(t *testing.T) {
+	t.Parallel()
+	dl := fulfillment.DeadLetter{EventID: "evt_race", EventType: fulfillment.EventSessionCompleted,
+		Subject: "stripe.events.checkout.session.completed", Payload: []byte(`{"id":"evt_race"}`),
+		Error: "stripe 404", Attempts: 1, FirstFailedAt: at(1), LastFailedAt: at(1)}
+	tests := []struct {
+		name string
+		// between runs after the request rp and before its mark.
+		between  func(t *testing.T, db *DB, rp fulfillment.Replay)
+		wantKept bool
+		attempts int
+	}{
+		{name: "nothing in between: forgotten", between: func(*testing.T, *DB, fulfillment.Replay) {}},
+		{name: "the replay failed again (same times, same attempts)", wantKept: true, attempts: 2,
+			between: func(t *testing.T, db *DB, _ fulfillment.Replay) { mustDeadLetter(t, db, dl) }},
+		{name: "purged, then failed again with the same record", wantKept: true, attempts: 1,
+			between: func(t *testing.T, db *DB, _ fulfillment.Replay) {
+				if n, err := db.PurgeDeadLetters(context.Background(), at(2)); err != nil || n != 1 {
+					t.Fatalf("purge: %d, %v", n, err)
+				}
+				mustDeadLetter(t, db, dl)
+			}},
+		{name: "failed again, then retried again while the replay waits: forgotten",
+			between: func(t *testing.T, db *DB, rp fulfillment.Replay) {
+				mustDeadLetter(t, db, dl)
+				again, queued, err := db.RetryDeadLetter(context.Background(), dl.EventID, at(3))
+				if err != nil || queued || again.ID != rp.ID {
+					t.Fatalf("retry while pending: %+v queued %v, %v", again, queued, err)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			db := openTest(t)
+			ctx := context.Background()
+			mustDeadLetter(t, db, dl)
+			rp, queued, err := db.RetryDeadLetter(ctx, dl.EventID, at(2))
+			if err != nil || !queued {
+				t.Fatalf("retry: queued %v, %v", queued, err)
+			}
+			tt.between(t, db, rp)
+			if err := db.MarkReplayed(ctx, rp.ID, at(4)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := db.DeadLetter(ctx, dl.EventID)
+			switch {
+			case !tt.wantKept && !errors.Is(err, fulfillment.ErrNotFound):
+				t.Fatalf("dead letter after the mark: %+v, %v; want it forgotten", got, err)
+			case !tt.wantKept:
+				return
+			case err != nil:
+				t.Fatalf("the failure written after the request is lost: %v", err)
+			case got.Attempts != tt.attempts:
+				t.Errorf("attempts = %d, want %d", got.Attempts, tt.attempts)
+			}
+			// The kept failure is retried like any other, and forgotten once
+			// that replay is published.
+			next, queued, err := db.RetryDeadLetter(ctx, dl.EventID, at(5))
+			if err != nil || !queued || next.ID == rp.ID {
+				t.Fatalf("retry of the kept failure: %+v queued %v, %v", next, queued, err)
+			}
+			if err := db.MarkReplayed(ctx, next.ID, at(6)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.DeadLetter(ctx, dl.EventID); !errors.Is(err, fulfillment.ErrNotFound) {
+				t.Errorf("after the second replay: %v, want it forgotten", err)
+			}
+		})
+	}
+}
+
+// TestMarkReplayedOfReconcileKeepsDeadLetter: a replay reconcile queued was
+// not asked for any dead letter; publishing it forgets none.
+func TestMarkReplayedOfReconcileKeepsDeadLetter(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	ctx := context.Background()
+	rp, _, err := db.EnqueueReplay(ctx, fulfillment.Replay{EventID: "evt_rec", EventType: fulfillment.EventSessionCompleted,
+		Payload: []byte(`{}`), Reason: "reconcile", RequestedAt: at(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustDeadLetter(t, db, fulfillment.DeadLetter{EventID: "evt_rec", EventType: fulfillment.EventSessionCompleted,
+		Payload: []byte(`{}`), LastFailedAt: at(2)})
+	if err := db.MarkReplayed(ctx, rp.ID, at(3)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DeadLetter(ctx, "evt_rec"); err != nil {
+		t.Errorf("dead letter after reconcile's replay was published: %v", err)
+	}
+}
+
+func mustDeadLetter(t *testing.T, db *DB, dl fulfillment.DeadLetter) {
+	t.Helper()
+	if err := db.RecordDeadLetter(context.Background(), dl); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPruneProcessedEvents(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	ctx := context.Background()
+	// Seven events of one session, processed at clock 0..6 (processed_at is
+	// the order's UpdatedAt).
+	for i := range 7 {
+		o := order("cs_prune", fulfillment.StatusReadyToShip, fulfillment.PaymentPaid, 1, i)
+		if _, _, err := db.Record(ctx, fmt.Sprintf("evt_prune_%d", i), fulfillment.EventSessionCompleted, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		before, batch int
+		want          int64
+	}{
+		{before: 0, batch: 2, want: 0},
+		{before: 5, batch: 2, want: 5}, // three batches: 2, 2, 1
+		{before: 5, batch: 2, want: 0},
+		{before: 100, batch: 0, want: 2},
+	} {
+		n, err := db.PruneProcessedEvents(ctx, at(tt.before), tt.batch)
+		if err != nil || n != tt.want {
+			t.Fatalf("PruneProcessedEvents(before %d, batch %d) = %d, %v; want %d", tt.before, tt.batch, n, err, tt.want)
+		}
+		for i := range 7 {
+			want := i >= tt.before
+			if got, err := db.EventProcessed(ctx, fmt.Sprintf("evt_prune_%d", i)); err != nil || got != want {
+				t.Errorf("before %d: EventProcessed(evt_prune_%d) = %v, %v; want %v", tt.before, i, got, err, want)
+			}
+		}
+	}
+	if _, err := db.OrderBySession(ctx, "cs_prune"); err != nil {
+		t.Errorf("the order after its events were pruned: %v", err)
 	}
 }

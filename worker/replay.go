@@ -78,7 +78,9 @@ func (p *Publisher) PublishReplay(ctx context.Context, rp fulfillment.Replay) (d
 // ReplayStore is the queue of replays.
 type ReplayStore interface {
 	PendingReplays(ctx context.Context, limit int) ([]fulfillment.Replay, error)
-	// MarkReplayed records that a replay is on the stream.
+	// MarkReplayed records that a replay is on the stream. It forgets the
+	// dead letter the replay was requested for, never one written after
+	// the request: the replay may already have failed again.
 	MarkReplayed(ctx context.Context, id int64, at time.Time) error
 }
 

@@ -136,7 +136,8 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	// database, go to the stream from here.
 	wake := make(chan struct{}, 1)
 	replayer := &worker.Replayer{Store: a.db, Publisher: publisher, Wake: wake, Signer: signer, Log: log}
-	a.tasks = append(a.tasks, task{name: "replayer", run: replayer.Run})
+	a.tasks = append(a.tasks, task{name: "replayer", run: replayer.Run},
+		processedPruner{db: a.db, keep: processedRetention, every: processedPruneEach, now: time.Now, log: log}.task())
 	if cfg.ReconcileEvery > 0 {
 		rec := &fulfillment.Reconciler{Stripe: a.stripe, Store: a.db, Log: log}
 		a.tasks = append(a.tasks, reconcileEvery(rec, cfg.ReconcileEvery, cfg.ReconcileSince, wake, log))

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -134,24 +135,42 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-// storeStats and consumerInfo are read at scrape time.
+// storeStats and consumerInfo are what the gauges read.
 type storeStats interface {
 	Stats(ctx context.Context) (store.Stats, error)
 }
 
-// gauges reads the database and the consumer when Prometheus scrapes: orders
-// by status, dead letters, outbox and replay backlogs, consumer backlog.
+type consumerInfo interface {
+	Info(ctx context.Context) (*jetstream.ConsumerInfo, error)
+}
+
+// gaugeTTL is how long one reading of the database and the consumer serves
+// scrapes: however many scrape, at most one reading per gaugeTTL.
+const gaugeTTL = 5 * time.Second
+
+// gauges reads the database and the consumer for Prometheus: orders by
+// status, dead letters, outbox and replay backlogs, consumer backlog. A
+// reading serves every scrape for ttl; scrapes that come while one is taken
+// wait for it and share it, so the read pool the workers use sees at most
+// one reading per ttl.
 type gauges struct {
 	log      *slog.Logger
-	db       storeStats         // nil in the receiver role
-	consumer jetstream.Consumer // nil in the receiver role
+	db       storeStats   // nil in the receiver role
+	consumer consumerInfo // nil in the receiver role
+	ttl      time.Duration
+	now      func() time.Time
+
+	mu     sync.Mutex // held while reading
+	readAt time.Time  // zero: never read
+	stats  *store.Stats
+	info   *jetstream.ConsumerInfo // nil: the last reading failed
 
 	orders, deadLetters, outbox, replays, pending, ackPending, redelivered *prometheus.Desc
 }
 
-func newGauges(log *slog.Logger, db storeStats, consumer jetstream.Consumer) *gauges {
+func newGauges(log *slog.Logger, db storeStats, consumer consumerInfo) *gauges {
 	return &gauges{
-		log: log, db: db, consumer: consumer,
+		log: log, db: db, consumer: consumer, ttl: gaugeTTL, now: time.Now,
 		orders:      prometheus.NewDesc("fulfillmentd_orders", "Orders by status.", []string{"status"}, nil),
 		deadLetters: prometheus.NewDesc("fulfillmentd_dead_letters", "Events that could not become orders (see fulfillmentd dlq).", nil, nil),
 		outbox:      prometheus.NewDesc("fulfillmentd_outbox_pending", "Order changes not yet published on the push feed.", nil, nil),
@@ -168,28 +187,48 @@ func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-func (g *gauges) Collect(ch chan<- prometheus.Metric) {
+// reading returns the current reading, taking a new one when the last is
+// ttl old (or the clock went back). A failed part is logged once per
+// reading and left out until the next.
+func (g *gauges) reading() (*store.Stats, *jetstream.ConsumerInfo) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	if !g.readAt.IsZero() && now.Sub(g.readAt) < g.ttl && !now.Before(g.readAt) {
+		return g.stats, g.info
+	}
+	g.readAt = now
+	g.stats, g.info = nil, nil
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if g.db != nil {
-		s, err := g.db.Stats(ctx)
-		if err != nil {
+		if s, err := g.db.Stats(ctx); err != nil {
 			g.log.Warn("metrics: database stats", "err", err.Error())
 		} else {
-			for st, n := range s.OrdersByStatus {
-				ch <- prometheus.MustNewConstMetric(g.orders, prometheus.GaugeValue, float64(n), string(st))
-			}
-			ch <- prometheus.MustNewConstMetric(g.deadLetters, prometheus.GaugeValue, float64(s.DeadLetters))
-			ch <- prometheus.MustNewConstMetric(g.outbox, prometheus.GaugeValue, float64(s.OutboxPending))
-			ch <- prometheus.MustNewConstMetric(g.replays, prometheus.GaugeValue, float64(s.ReplaysPending))
+			g.stats = &s
 		}
 	}
 	if g.consumer != nil {
-		info, err := g.consumer.Info(ctx)
-		if err != nil {
+		if info, err := g.consumer.Info(ctx); err != nil {
 			g.log.Warn("metrics: consumer info", "err", err.Error())
-			return
+		} else {
+			g.info = info
 		}
+	}
+	return g.stats, g.info
+}
+
+func (g *gauges) Collect(ch chan<- prometheus.Metric) {
+	s, info := g.reading()
+	if s != nil {
+		for st, n := range s.OrdersByStatus {
+			ch <- prometheus.MustNewConstMetric(g.orders, prometheus.GaugeValue, float64(n), string(st))
+		}
+		ch <- prometheus.MustNewConstMetric(g.deadLetters, prometheus.GaugeValue, float64(s.DeadLetters))
+		ch <- prometheus.MustNewConstMetric(g.outbox, prometheus.GaugeValue, float64(s.OutboxPending))
+		ch <- prometheus.MustNewConstMetric(g.replays, prometheus.GaugeValue, float64(s.ReplaysPending))
+	}
+	if info != nil {
 		ch <- prometheus.MustNewConstMetric(g.pending, prometheus.GaugeValue, float64(info.NumPending))
 		ch <- prometheus.MustNewConstMetric(g.ackPending, prometheus.GaugeValue, float64(info.NumAckPending))
 		ch <- prometheus.MustNewConstMetric(g.redelivered, prometheus.GaugeValue, float64(info.NumRedelivered))

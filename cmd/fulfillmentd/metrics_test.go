@@ -1,15 +1,26 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/store"
+	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
 // TestMetrics scrapes /metrics of a running service after known traffic and
@@ -75,6 +86,103 @@ func TestMetrics(t *testing.T) {
 		v, err := strconv.ParseFloat(m[1], 64)
 		if err != nil || v < tt.min {
 			t.Errorf("%s = %s, want ≥ %v", tt.series, m[1], tt.min)
+		}
+	}
+}
+
+// counted counts the readings the gauges take of a real database and a real
+// consumer.
+type counted struct {
+	db       *store.DB
+	consumer jetstream.Consumer
+	stats    atomic.Int64
+	infos    atomic.Int64
+}
+
+func (c *counted) Stats(ctx context.Context) (store.Stats, error) {
+	c.stats.Add(1)
+	return c.db.Stats(ctx)
+}
+
+func (c *counted) Info(ctx context.Context) (*jetstream.ConsumerInfo, error) {
+	c.infos.Add(1)
+	return c.consumer.Info(ctx)
+}
+
+// TestGaugesReadOncePerTTL: however many scrapes come at once, the database
+// and the consumer are read at most once per gaugeTTL (clock injected), and
+// a reading shows what the database held when it was taken.
+func TestGaugesReadOncePerTTL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "fulfillment.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	_, js := broker(t)
+	consumer, err := worker.Setup(ctx, js, worker.StreamConfig{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &counted{db: db, consumer: consumer}
+	var clock atomic.Int64 // nanoseconds since start
+	start := time.Unix(1_800_000_000, 0)
+	g := newGauges(slog.New(slog.DiscardHandler), src, src)
+	g.now = func() time.Time { return start.Add(time.Duration(clock.Load())) }
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(g)
+
+	deadLetters := func() float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "fulfillmentd_dead_letters" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("fulfillmentd_dead_letters missing")
+		return 0
+	}
+	scrapes := func(n int) {
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				if _, err := reg.Gather(); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	tests := []struct {
+		advance   time.Duration
+		newDead   bool // a dead letter recorded before the scrapes
+		readings  int64
+		wantDeads float64
+	}{
+		{advance: 0, readings: 1, wantDeads: 0},
+		{advance: gaugeTTL - time.Nanosecond, newDead: true, readings: 1, wantDeads: 0}, // still the first reading
+		{advance: time.Nanosecond, readings: 2, wantDeads: 1},
+		{advance: 3 * gaugeTTL, newDead: true, readings: 3, wantDeads: 2},
+		{advance: -time.Hour, readings: 4, wantDeads: 2}, // the clock went back: read again
+	}
+	for i, tt := range tests {
+		clock.Add(int64(tt.advance))
+		if tt.newDead {
+			if err := db.RecordDeadLetter(ctx, fulfillment.DeadLetter{EventID: fmt.Sprintf("evt_gauge_%d", i), LastFailedAt: start}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		scrapes(50)
+		if got := deadLetters(); got != tt.wantDeads {
+			t.Errorf("step %d: fulfillmentd_dead_letters = %v, want %v", i, got, tt.wantDeads)
+		}
+		if s, c := src.stats.Load(), src.infos.Load(); s != tt.readings || c != tt.readings {
+			t.Errorf("step %d: %d database and %d consumer readings after this step's 51 scrapes, want %d in all of each", i, s, c, tt.readings)
 		}
 	}
 }

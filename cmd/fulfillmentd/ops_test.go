@@ -187,6 +187,58 @@ func TestDeadLetters(t *testing.T) {
 	mustCommand(t, env, []string{"dlq", "purge", "--before", "1ns"}, "purged 1 dead letter ")
 }
 
+// TestRetriedDeadLettersAreNeverLost is issue 9's reproduction: 12 events
+// that fail permanently (Stripe does not know their sessions), retried
+// three times with dlq retry --all while serve runs. Each replay fails again
+// at about the moment it is marked published; every round must end with the
+// 12 dead letters, each failed again since the round began.
+func TestRetriedDeadLettersAreNeverLost(t *testing.T) {
+	t.Parallel()
+	_, stripeSrv := newEmulator(t)
+	env := serviceEnv(t, stripeSrv.URL)
+	svc := startService(t, env)
+	const events = 12
+	for i := range events {
+		svc.send(t, eventFor(t, fmt.Sprintf("evt_lost_%02d", i), fmt.Sprintf("cs_test_lost_%02d", i)))
+	}
+	type deadLetter struct {
+		EventID       string    `json:"event_id"`
+		LastFailedAt  time.Time `json:"last_failed_at"`
+		ReplayPending bool      `json:"replay_pending"`
+	}
+	list := func() []deadLetter {
+		var dls []deadLetter
+		out := mustCommand(t, env, []string{"dlq", "list", "--json"})
+		if err := json.Unmarshal([]byte(out), &dls); err != nil {
+			t.Fatalf("dlq list --json: %v\n%s", err, out)
+		}
+		return dls
+	}
+	// settled: no replay waits and every dead letter failed after since.
+	settled := func(dls []deadLetter, since time.Time) bool {
+		for _, dl := range dls {
+			if dl.ReplayPending || dl.LastFailedAt.Before(since) {
+				return false
+			}
+		}
+		return true
+	}
+	var dls []deadLetter
+	waitFor(t, "12 dead letters", func() bool { dls = list(); return len(dls) == events })
+	for round := 1; round <= 3; round++ {
+		since := time.Now()
+		mustCommand(t, env, []string{"dlq", "retry", "--all"}, fmt.Sprintf("%d replays queued", events))
+		deadline := time.Now().Add(30 * time.Second)
+		for dls = list(); len(dls) != events || !settled(dls, since); dls = list() {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: %d dead letters left of %d (or not failed again within 30s): %+v\n%s",
+					round, len(dls), events, dls, svc.stderr.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
 // TestReconcile: sessions Stripe completed whose events never arrived (or
 // were never created), and a delayed payment that settled without its
 // event reaching fulfillmentd, are found by reconcile and end up as exactly
