@@ -416,8 +416,8 @@ func (l *loadRun) report(w io.Writer, sendTime, drain time.Duration) verdict {
 	fmt.Fprintf(w, "  webhook-to-order latency   p50 %s  p99 %s  (first event accepted → final status in the feed, polled every 10 ms)\n", pct(toFinal, 50), pct(toFinal, 99))
 	fmt.Fprintf(w, "  orders                     %d final, %d lost (no order), %d wrong status%s, %d missing lines, %d duplicated\n",
 		v.final, v.lost, v.wrongStatus, v.wrongText(), v.missingLines, v.duplicated)
-	fmt.Fprintf(w, "  Stripe calls per order     %.2f  (%d calls: %d session reads, %d line-item pages, %d other; %d answered 429 or 500)\n",
-		float64(calls)/float64(orders), calls, sessionReads, linePages, calls-sessionReads-linePages, failedCalls)
+	fmt.Fprintf(w, "  Stripe calls per order     %.2f  (%d calls: %d session reads, %d line-item pages, %d other; %d answered 429 or 500, %.2f per order without them)\n",
+		float64(calls)/float64(orders), calls, sessionReads, linePages, calls-sessionReads-linePages, failedCalls, float64(calls-failedCalls)/float64(orders))
 	fmt.Fprintf(w, "  fewest calls for this mix  %.2f per order  (%d calls = Σ⌈lines÷100⌉; %d large sessions need %d extra pages)\n",
 		float64(c.minCalls)/float64(n), c.minCalls, c.large, c.largePages)
 	fmt.Fprintf(w, "  429s received              %d  (rate_limit %d: %d over the account's limit, %d injected; lock_timeout %d injected)\n",

@@ -24,7 +24,7 @@ func TestLoadtest(t *testing.T) {
 	for _, re := range []string{
 		`\(40 of 40 deliveries accepted in `,
 		`orders\s+40 final, 0 lost \(no order\), 0 wrong status, 0 missing lines, 0 duplicated\n`,
-		`Stripe calls per order\s+1\.00\s+\(40 calls: 0 session reads, 40 line-item pages, 0 other; 0 answered 429 or 500\)`,
+		`Stripe calls per order\s+1\.00\s+\(40 calls: 0 session reads, 40 line-item pages, 0 other; 0 answered 429 or 500, 1\.00 per order without them\)`,
 		`fewest calls for this mix\s+1\.00 per order\s+\(40 calls`,
 		`429s received\s+0\s`,
 		`500s injected\s+0\n`,
@@ -82,7 +82,7 @@ func TestLoadtestMix(t *testing.T) {
 		}
 		return ns
 	}
-	c := nums(`Stripe calls per order\s+\S+\s+\((\d+) calls: (\d+) session reads, (\d+) line-item pages, (\d+) other; (\d+) answered 429 or 500\)`)
+	c := nums(`Stripe calls per order\s+\S+\s+\((\d+) calls: (\d+) session reads, (\d+) line-item pages, (\d+) other; (\d+) answered 429 or 500, \S+ per order without them\)`)
 	calls, reads, pages, other, failed := c[0], c[1], c[2], c[3], c[4]
 	least := nums(`fewest calls for this mix\s+\S+ per order\s+\((\d+) calls = Σ⌈lines÷100⌉; (\d+) large sessions need (\d+) extra pages\)`)
 	r := nums(`429s received\s+(\d+)\s+\(rate_limit (\d+): (\d+) over the account's limit, (\d+) injected; lock_timeout (\d+) injected\)`)
