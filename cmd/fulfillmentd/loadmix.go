@@ -13,8 +13,8 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
 )
 
-// reorderWindow is how far apart (in deliveries) an async payment event may
-// follow its session's completed event, and a duplicate its original; with
+// reorderWindow is how far (in sessions) an async payment event may follow
+// its session's completed event, and a duplicate its original; with
 // --reorder each run of this many consecutive deliveries is shuffled.
 const reorderWindow = 64
 
@@ -93,10 +93,10 @@ type loadPlan struct {
 func share(p float64, n int) int { return int(math.Round(p * float64(n))) }
 
 // planLoad draws the sessions' stories and line counts and the delivery
-// order. Every session gets a checkout.session.completed; a delayed one
-// also its async event, up to reorderWindow deliveries later; a duplicate
-// follows its original within reorderWindow deliveries. The same seed gives
-// the same plan.
+// order. Every session gets a checkout.session.completed, in session
+// order; a delayed one also its async event, among the deliveries of the
+// next reorderWindow sessions; a duplicate follows its original as far. The
+// same seed gives the same plan.
 func planLoad(n, items int, m mixOptions, run string) loadPlan {
 	rng := rand.New(rand.NewPCG(m.seed, m.seed^0x5851f42d4c957f2d))
 	p := loadPlan{sessions: make([]loadSession, n)}
