@@ -21,7 +21,6 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
 )
@@ -33,9 +32,12 @@ type loadOptions struct {
 	target               string // "" = start an instance in-process
 	secret, token        string
 	emuAddr              string
-	latency              time.Duration
+	latency, latencyMax  time.Duration
 	stripeLimit          float64
 	maxRPS               float64
+	maxRPSKnown          bool // in-process, or --stripe-max-rps given with --target
+	faults               stripeemu.Faults
+	mix                  mixOptions
 	workers              int
 	natsSync             time.Duration
 	timeout              time.Duration
@@ -49,7 +51,7 @@ func loadtest(ctx context.Context, args []string, _ func(string) string, stdout,
 	fs.SetOutput(stderr)
 	var o loadOptions
 	var syncMode string
-	fs.IntVar(&o.events, "events", 2000, "checkout sessions to complete (one event each)")
+	fs.IntVar(&o.events, "events", 2000, "checkout sessions to complete (one checkout.session.completed each)")
 	fs.Float64Var(&o.rate, "rate", 0, "events per second (0: as fast as the connections go)")
 	fs.IntVar(&o.conns, "connections", 32, "concurrent webhook connections")
 	fs.IntVar(&o.items, "items", 3, "line items per session (≤100: one Stripe call per order)")
@@ -58,11 +60,23 @@ func loadtest(ctx context.Context, args []string, _ func(string) string, stdout,
 	fs.StringVar(&o.token, "api-token", "", "with --target: a /v1 bearer token of the target")
 	fs.StringVar(&o.emuAddr, "emulator-addr", "127.0.0.1:0", "listen address of the Stripe emulator")
 	fs.DurationVar(&o.latency, "stripe-latency", 300*time.Millisecond, "emulated Stripe API latency")
+	fs.DurationVar(&o.latencyMax, "stripe-latency-max", 0, "above --stripe-latency: each request's latency is drawn from [--stripe-latency, this] (default 0: fixed)")
 	fs.Float64Var(&o.stripeLimit, "stripe-rate-limit", 25, "emulated account's rate limit in requests/s (0: none); Stripe test mode allows 25")
-	fs.Float64Var(&o.maxRPS, "stripe-max-rps", 25, "in-process instance: STRIPE_MAX_RPS")
+	fs.Float64Var(&o.faults.Error5xx, "stripe-500", 0, "share (0–1) of Stripe requests answered 500 api_error (default 0)")
+	fs.Float64Var(&o.faults.LockTimeout, "stripe-lock-timeout", 0, "share (0–1) of Stripe requests answered 429 lock_timeout (default 0)")
+	fs.Float64Var(&o.faults.RateLimit, "stripe-429", 0, "share (0–1) of Stripe requests answered 429 rate_limit, beyond the account's limit (default 0)")
+	fs.Float64Var(&o.maxRPS, "stripe-max-rps", 25, "in-process instance: STRIPE_MAX_RPS (with --target: the target's, for the drain floor)")
+	fs.Float64Var(&o.mix.free, "free", 0, "share (0–1) of sessions with payment_status no_payment_required (default 0)")
+	fs.Float64Var(&o.mix.pending, "pending", 0, "share (0–1) of sessions completed unpaid that never settle: the order ends awaiting_payment (default 0)")
+	fs.Float64Var(&o.mix.delayed, "delayed", 0, "share (0–1) of sessions completed unpaid, then async_payment_succeeded or _failed (default 0)")
+	fs.Float64Var(&o.mix.delayedFail, "delayed-fail", 0.5, "share (0–1) of the delayed sessions whose payment fails: the order ends canceled")
+	fs.Float64Var(&o.mix.large, "large", 0, fmt.Sprintf("share (0–1) of sessions with %d–%d line items, more than one page (default 0)", largeMin, largeMax))
+	fs.Float64Var(&o.mix.duplicates, "duplicates", 0, "share (0–1) of events delivered twice (default 0)")
+	fs.BoolVar(&o.mix.reorder, "reorder", false, fmt.Sprintf("shuffle each run of %d consecutive deliveries, so an async event may come before its completed (default off)", reorderWindow))
+	fs.Uint64Var(&o.mix.seed, "seed", 1, "seed of the mix and of the emulator's faults")
 	fs.IntVar(&o.workers, "workers", 32, "in-process instance: FULFILLMENT_WORKERS")
 	fs.StringVar(&syncMode, "nats-sync", "always", "in-process instance: FULFILLMENT_NATS_SYNC (always or an interval such as 2m)")
-	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up waiting for orders after this")
+	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up waiting for final order statuses after this")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,9 +85,18 @@ func loadtest(ctx context.Context, args []string, _ func(string) string, stdout,
 		return fmt.Errorf("--nats-sync: %w", err)
 	}
 	o.natsSync = cfg.NATSSyncInterval
+	o.maxRPSKnown = o.target == ""
+	fs.Visit(func(f *flag.Flag) { o.maxRPSKnown = o.maxRPSKnown || f.Name == "stripe-max-rps" })
 	if o.events < 1 || o.conns < 1 || o.items < 1 || o.items > 100 || o.workers < 1 {
 		return errors.New("--events, --connections, --workers must be ≥ 1 and --items from 1 to 100")
 	}
+	if o.latencyMax != 0 && o.latencyMax < o.latency {
+		return errors.New("--stripe-latency-max must be at least --stripe-latency")
+	}
+	if err := o.mix.check(); err != nil {
+		return err
+	}
+	o.faults.Seed = o.mix.seed
 	if o.target != "" && o.token == "" {
 		return errors.New("--target needs --api-token (to watch the orders arrive) and --webhook-secret")
 	}
@@ -81,7 +104,10 @@ func loadtest(ctx context.Context, args []string, _ func(string) string, stdout,
 }
 
 func runLoad(ctx context.Context, o loadOptions, stdout, stderr io.Writer) error {
-	emu := stripeemu.New(stripeemu.Options{Latency: o.latency, RateLimit: o.stripeLimit})
+	emu := stripeemu.New(stripeemu.Options{Latency: o.latency, LatencyMax: o.latencyMax, RateLimit: o.stripeLimit})
+	if err := emu.SetFaults(o.faults); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", o.emuAddr)
 	if err != nil {
 		return fmt.Errorf("listen for the Stripe emulator: %w", err)
@@ -92,12 +118,9 @@ func runLoad(ctx context.Context, o loadOptions, stdout, stderr io.Writer) error
 	emuURL := "http://" + ln.Addr().String()
 
 	run := fmt.Sprintf("%x", time.Now().UnixNano())[6:]
-	ids := make([]string, o.events)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("cs_load_%s_%06d", run, i)
-		if err := emu.GenerateSession(ids[i], o.items, true); err != nil {
-			return err
-		}
+	plan := planLoad(o.events, o.items, o.mix, run)
+	if err := plan.seed(emu); err != nil {
+		return err
 	}
 
 	base := o.target
@@ -128,30 +151,52 @@ func runLoad(ctx context.Context, o loadOptions, stdout, stderr io.Writer) error
 	} else {
 		fmt.Fprintf(stdout, "target %s, Stripe emulator at %s\n", base, emuURL)
 	}
-	fmt.Fprintf(stdout, "sending %d events, %d line items each, %d connections, rate %s; Stripe emulator: latency %s, limit %s req/s\n",
-		o.events, o.items, o.conns, rateText(o.rate), o.latency, rateText(o.stripeLimit))
+	latency := o.latency.String()
+	if o.latencyMax > o.latency {
+		latency += "–" + o.latencyMax.String()
+	}
+	fmt.Fprintf(stdout, "sending %d events, %d line items each, %d connections, rate %s; Stripe emulator: latency %s, limit %s req/s",
+		o.events, o.items, o.conns, rateText(o.rate), latency, rateText(o.stripeLimit))
+	if f := o.faults; f.Error5xx+f.LockTimeout+f.RateLimit > 0 {
+		fmt.Fprintf(stdout, ", faults: %g 500, %g 429 lock_timeout, %g 429 rate_limit", f.Error5xx, f.LockTimeout, f.RateLimit)
+	}
+	fmt.Fprintln(stdout)
+	c := plan.counts()
+	if len(plan.deliveries) != o.events {
+		order := "in order"
+		if o.mix.reorder {
+			order = fmt.Sprintf("shuffled in runs of %d", reorderWindow)
+		}
+		fmt.Fprintf(stdout, "mix (seed %d): %d paid, %d free, %d pending, %d delayed (%d succeed, %d fail), %d large (%d–%d lines); %d deliveries (%d completed, %d async, %d duplicates), %s\n",
+			o.mix.seed, c.byStory[storyPaid], c.byStory[storyFree], c.byStory[storyPending],
+			c.byStory[storyDelayedOK]+c.byStory[storyDelayedFail], c.byStory[storyDelayedOK], c.byStory[storyDelayedFail],
+			c.large, largeMin, largeMax, len(plan.deliveries), c.completed, c.async, c.duplicateDeliveries, order)
+	}
 
-	l := &loadRun{opts: o, base: base, emu: emu, ids: ids, run: run,
-		accepted: make([]time.Time, o.events), recorded: make([]time.Time, o.events),
+	l := &loadRun{opts: o, base: base, emu: emu, plan: &plan, run: run,
+		firstAccepted: make([]time.Time, o.events), final: make([]time.Time, o.events),
+		states: make([]sessionState, o.events),
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.conns}}}
 	return l.do(ctx, stdout, stderr)
 }
 
 type loadRun struct {
-	opts     loadOptions
-	base     string
-	emu      *stripeemu.Emulator
-	ids      []string
-	run      string
-	client   *http.Client
-	acceptMu sync.Mutex
-	acceptNs []time.Duration
-	accepted []time.Time // when the i-th event got its 2xx
-	recorded []time.Time // when the i-th order was first seen in the feed
-	sent     atomic.Int64
-	okCount  atomic.Int64
-	retries  atomic.Int64
-	orders   atomic.Int64
+	opts          loadOptions
+	base          string
+	emu           *stripeemu.Emulator
+	plan          *loadPlan
+	run           string
+	client        *http.Client
+	mu            sync.Mutex
+	acceptNs      []time.Duration
+	firstAccepted []time.Time // when an event of the i-th session first got its 2xx
+	final         []time.Time // when the i-th session's order was first seen in its final state
+	states        []sessionState
+	sent          atomic.Int64
+	okCount       atomic.Int64
+	retries       atomic.Int64
+	orders        atomic.Int64 // sessions with an order
+	finals        atomic.Int64 // sessions whose order is in its final state
 }
 
 func (l *loadRun) do(ctx context.Context, stdout, stderr io.Writer) error {
@@ -167,23 +212,23 @@ func (l *loadRun) do(ctx context.Context, stdout, stderr io.Writer) error {
 	if l.opts.rate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(l.opts.rate), 1)
 	}
-	next := make(chan int)
+	next := make(chan *loadEvent)
 	var wg sync.WaitGroup
 	for range l.opts.conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range next {
-				l.deliver(ctx, i)
+			for ev := range next {
+				l.deliver(ctx, ev)
 			}
 		}()
 	}
-	for i := range l.ids {
+	for _, ev := range l.plan.deliveries {
 		if limiter != nil && limiter.Wait(ctx) != nil {
 			break
 		}
 		select {
-		case next <- i:
+		case next <- ev:
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
@@ -197,17 +242,20 @@ func (l *loadRun) do(ctx context.Context, stdout, stderr io.Writer) error {
 	drain := time.Since(start)
 	close(progressDone)
 	fmt.Fprintln(stderr)
+	v := l.report(stdout, sendTime, drain) // what was measured counts even on a timeout
 	if err != nil {
-		l.report(stdout, sendTime, drain) // what was measured still counts
-		return fmt.Errorf("waiting for orders: %w (%d of %d recorded)", err, l.orders.Load(), len(l.ids))
+		return fmt.Errorf("waiting for final order statuses: %w (%d of %d sessions final, %d lost)", err, l.finals.Load(), len(l.states), v.lost)
 	}
-	l.report(stdout, sendTime, drain)
+	if !v.ok() {
+		return fmt.Errorf("orders wrong: %d lost, %d wrong status, %d missing lines, %d duplicated", v.lost, v.wrongStatus, v.missingLines, v.duplicated)
+	}
 	return nil
 }
 
-// deliver posts event i until it gets a 2xx, as Stripe retries (quickly here).
-func (l *loadRun) deliver(ctx context.Context, i int) {
-	body, err := l.emu.Event(fmt.Sprintf("evt_load_%s_%06d", l.run, i), fulfillment.EventSessionCompleted, l.ids[i], time.Now())
+// deliver posts an event until it gets a 2xx, as Stripe retries (quickly
+// here).
+func (l *loadRun) deliver(ctx context.Context, ev *loadEvent) {
+	body, err := l.plan.body(l.emu, ev)
 	if err != nil {
 		return
 	}
@@ -231,23 +279,26 @@ func (l *loadRun) deliver(ctx context.Context, i int) {
 			continue
 		}
 		now := time.Now()
-		l.acceptMu.Lock()
+		l.mu.Lock()
 		l.acceptNs = append(l.acceptNs, now.Sub(t0))
-		l.accepted[i] = now
-		l.acceptMu.Unlock()
+		if l.firstAccepted[ev.session].IsZero() {
+			l.firstAccepted[ev.session] = now
+		}
+		l.mu.Unlock()
 		l.okCount.Add(1)
 		return
 	}
 }
 
-// watchOrders follows the warehouse feed until every session has its order.
+// watchOrders follows the warehouse feed (each order in its latest state,
+// oldest change first) until every session's order is in its final state.
 func (l *loadRun) watchOrders(ctx context.Context) error {
-	index := make(map[string]int, len(l.ids))
-	for i, id := range l.ids {
-		index[id] = i
+	index := make(map[string]int, len(l.plan.sessions))
+	for i, s := range l.plan.sessions {
+		index[s.id] = i
 	}
 	cursor := ""
-	for l.orders.Load() < int64(len(l.ids)) {
+	for l.finals.Load() < int64(len(l.states)) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, l.base+"/v1/orders?limit=500&after="+cursor, nil)
 		req.Header.Set("Authorization", "Bearer "+l.opts.token)
 		resp, err := l.client.Do(req)
@@ -265,14 +316,29 @@ func (l *loadRun) watchOrders(ctx context.Context) error {
 			return fmt.Errorf("read feed: HTTP %d %v", resp.StatusCode, err)
 		}
 		now := time.Now()
-		l.acceptMu.Lock()
+		l.mu.Lock()
 		for _, o := range page.Orders {
-			if i, ok := index[o.CheckoutSessionID]; ok && l.recorded[i].IsZero() {
-				l.recorded[i] = now
+			i, ok := index[o.CheckoutSessionID]
+			if !ok {
+				continue
+			}
+			st, s := &l.states[i], l.plan.sessions[i]
+			seen, was := st.firstSeen, st.reached
+			reached := st.observe(o, s.story.want(), s.lines)
+			if !seen {
 				l.orders.Add(1)
 			}
+			switch {
+			case reached && !was:
+				l.finals.Add(1)
+				if l.final[i].IsZero() {
+					l.final[i] = now
+				}
+			case was && !reached:
+				l.finals.Add(-1)
+			}
 		}
-		l.acceptMu.Unlock()
+		l.mu.Unlock()
 		cursor = page.NextCursor
 		if len(page.Orders) < 500 {
 			select {
@@ -295,30 +361,68 @@ func (l *loadRun) progress(ctx context.Context, w io.Writer, start time.Time, do
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			fmt.Fprintf(w, "\r%6.1fs  accepted %d/%d  orders %d  retries %d  stripe calls %d  429s %d   ",
-				time.Since(start).Seconds(), l.okCount.Load(), len(l.ids), l.orders.Load(), l.retries.Load(),
-				l.emu.Requests(), l.emu.RateLimited())
+			fmt.Fprintf(w, "\r%6.1fs  accepted %d/%d  orders %d  final %d/%d  retries %d  stripe calls %d  429s %d   ",
+				time.Since(start).Seconds(), l.okCount.Load(), len(l.plan.deliveries), l.orders.Load(), l.finals.Load(),
+				len(l.states), l.retries.Load(), l.emu.Requests(), l.emu.RateLimited()+l.emu.Faults().RateLimit+l.emu.Faults().LockTimeout)
 		}
 	}
 }
 
-func (l *loadRun) report(w io.Writer, sendTime, drain time.Duration) {
-	n := len(l.ids)
-	var toOrder []time.Duration
-	for i := range l.ids {
-		if !l.accepted[i].IsZero() && !l.recorded[i].IsZero() {
-			toOrder = append(toOrder, max(l.recorded[i].Sub(l.accepted[i]), 0))
+// floorRate is the pace the drain cannot beat: the lower of the account's
+// limit and STRIPE_MAX_RPS, and which it is.
+func (o loadOptions) floorRate() (float64, string) {
+	acct, own := o.stripeLimit, o.maxRPS
+	if !o.maxRPSKnown {
+		own = 0
+	}
+	switch {
+	case acct > 0 && (own <= 0 || acct <= own):
+		return acct, "the account's limit"
+	case own > 0:
+		return own, "STRIPE_MAX_RPS"
+	}
+	return 0, ""
+}
+
+func (l *loadRun) report(w io.Writer, sendTime, drain time.Duration) verdict {
+	n := len(l.plan.sessions)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var toFinal []time.Duration
+	for i := range l.plan.sessions {
+		if !l.firstAccepted[i].IsZero() && !l.final[i].IsZero() {
+			toFinal = append(toFinal, max(l.final[i].Sub(l.firstAccepted[i]), 0))
 		}
 	}
+	v := judge(l.plan.sessions, l.states)
+	c := l.plan.counts()
 	calls := l.emu.Requests()
-	perOrder := float64(calls) / float64(max(l.orders.Load(), 1))
-	needed := float64(n * ((l.opts.items + 99) / 100))
-	fmt.Fprintf(w, "\nresults (%d events, %d orders recorded)\n", n, l.orders.Load())
-	fmt.Fprintf(w, "  accepted/s                 %.0f  (%d accepted in %s, %d retried deliveries)\n", float64(n)/sendTime.Seconds(), l.okCount.Load(), sendTime.Round(time.Millisecond), l.retries.Load())
+	faults := l.emu.Faults()
+	var sessionReads, linePages int64
+	for _, s := range l.plan.sessions {
+		p := "/v1/checkout/sessions/" + s.id
+		li := l.emu.RequestsFor(p + "/line_items")
+		linePages += li
+		sessionReads += l.emu.RequestsFor(p) - li
+	}
+	orders := max(l.orders.Load(), 1)
+	failedCalls := l.emu.RateLimited() + faults.RateLimit + faults.LockTimeout + faults.Error5xx
+	deliveries := len(l.plan.deliveries)
+
+	fmt.Fprintf(w, "\nresults (%d sessions, %d orders recorded, %d in their final status)\n", n, l.orders.Load(), l.finals.Load())
+	fmt.Fprintf(w, "  accepted/s                 %.0f  (%d of %d deliveries accepted in %s, %d retried deliveries)\n",
+		float64(l.okCount.Load())/sendTime.Seconds(), l.okCount.Load(), deliveries, sendTime.Round(time.Millisecond), l.retries.Load())
 	fmt.Fprintf(w, "  accept latency             p50 %s  p95 %s  p99 %s\n", pct(l.acceptNs, 50), pct(l.acceptNs, 95), pct(l.acceptNs, 99))
-	fmt.Fprintf(w, "  webhook-to-order latency   p50 %s  p99 %s  (feed polled every 10 ms)\n", pct(toOrder, 50), pct(toOrder, 99))
-	fmt.Fprintf(w, "  Stripe calls per order     %.2f  (%d calls)\n", perOrder, calls)
-	fmt.Fprintf(w, "  429s received             %d\n", l.emu.RateLimited())
+	fmt.Fprintf(w, "  webhook-to-order latency   p50 %s  p99 %s  (first event accepted → final status in the feed, polled every 10 ms)\n", pct(toFinal, 50), pct(toFinal, 99))
+	fmt.Fprintf(w, "  orders                     %d final, %d lost (no order), %d wrong status%s, %d missing lines, %d duplicated\n",
+		v.final, v.lost, v.wrongStatus, v.wrongText(), v.missingLines, v.duplicated)
+	fmt.Fprintf(w, "  Stripe calls per order     %.2f  (%d calls: %d session reads, %d line-item pages, %d other; %d answered 429 or 500, %.2f per order without them)\n",
+		float64(calls)/float64(orders), calls, sessionReads, linePages, calls-sessionReads-linePages, failedCalls, float64(calls-failedCalls)/float64(orders))
+	fmt.Fprintf(w, "  fewest calls for this mix  %.2f per order  (%d calls = Σ⌈lines÷100⌉; %d large sessions need %d extra pages)\n",
+		float64(c.minCalls)/float64(n), c.minCalls, c.large, c.largePages)
+	fmt.Fprintf(w, "  429s received              %d  (rate_limit %d: %d over the account's limit, %d injected; lock_timeout %d injected)\n",
+		l.emu.RateLimited()+faults.RateLimit+faults.LockTimeout, l.emu.RateLimited()+faults.RateLimit, l.emu.RateLimited(), faults.RateLimit, faults.LockTimeout)
+	fmt.Fprintf(w, "  500s injected              %d\n", faults.Error5xx)
 	if rss := peakRSS(); rss != "" {
 		where := "this process: fulfillmentd, load generator and emulator together"
 		if l.opts.target != "" {
@@ -326,13 +430,17 @@ func (l *loadRun) report(w io.Writer, sendTime, drain time.Duration) {
 		}
 		fmt.Fprintf(w, "  peak RSS                   %s  (%s)\n", rss, where)
 	}
-	if l.opts.stripeLimit > 0 {
-		floor := time.Duration(needed / l.opts.stripeLimit * float64(time.Second))
-		fmt.Fprintf(w, "  drain time                 %s  floor %s (%.0f calls ÷ %s req/s)  ratio %.2f\n",
-			drain.Round(time.Millisecond), floor.Round(time.Millisecond), needed, rateText(l.opts.stripeLimit), drain.Seconds()/floor.Seconds())
+	if r, which := l.opts.floorRate(); r > 0 {
+		floor := time.Duration(float64(calls) / r * float64(time.Second))
+		least := time.Duration(float64(c.minCalls) / r * float64(time.Second))
+		fmt.Fprintf(w, "  drain time                 %s  floor %s (%d calls ÷ %s req/s, %s)  ratio %.2f\n",
+			drain.Round(time.Millisecond), floor.Round(time.Millisecond), calls, rateText(r), which, drain.Seconds()/floor.Seconds())
+		fmt.Fprintf(w, "                             with the fewest calls (%d): floor %s  ratio %.2f\n",
+			c.minCalls, least.Round(time.Millisecond), drain.Seconds()/least.Seconds())
 	} else {
 		fmt.Fprintf(w, "  drain time                 %s\n", drain.Round(time.Millisecond))
 	}
+	return v
 }
 
 // peakRSS is the process's high-water resident set size (Linux), or "".
