@@ -56,7 +56,10 @@ const replayColumns = `id, event_id, event_type, payload, reason, requested_at, 
 
 // EnqueueReplay asks for rp's event to be put on the stream. If a replay of
 // the same event is pending already, nothing is added and that one is
-// returned with queued false: asking twice is asking once.
+// returned with queued false: asking twice is asking once. A replay of the
+// event as Stripe's API lists it (rp.FromStripeAPI, reconcile's) takes the
+// place of the event's dead letter, if it has one: the dead letter is tied
+// to the replay and forgotten when it is published (see MarkReplayed).
 func (db *DB) EnqueueReplay(ctx context.Context, rp fulfillment.Replay) (fulfillment.Replay, bool, error) {
 	if rp.EventID == "" || rp.EventType == "" || len(rp.Payload) == 0 {
 		return rp, false, fulfillment.Permanent(fmt.Errorf("enqueue replay %q: missing event id, type or payload", rp.EventID))
@@ -69,6 +72,11 @@ func (db *DB) EnqueueReplay(ctx context.Context, rp fulfillment.Replay) (fulfill
 	out, queued, err := enqueueReplay(ctx, tx, rp)
 	if err != nil {
 		return rp, false, fmt.Errorf("enqueue replay %s: %w", rp.EventID, err)
+	}
+	if rp.FromStripeAPI {
+		if _, err := tx.ExecContext(ctx, `UPDATE dead_letters SET replay_id = ? WHERE event_id = ?`, out.ID, rp.EventID); err != nil {
+			return rp, false, fmt.Errorf("enqueue replay %s: tie dead letter to replay %d: %w", rp.EventID, out.ID, err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return rp, false, fmt.Errorf("enqueue replay %s: commit: %w", rp.EventID, err)
@@ -170,7 +178,8 @@ func (db *DB) Replays(ctx context.Context, eventID string) ([]fulfillment.Replay
 // now on the event is processed again, and a new failure makes a new dead
 // letter. A dead letter written after the request (the replay, or another
 // delivery, failed again before this mark) is not that one and stays; so
-// does one a replay was not requested for (reconcile's). Marking twice
+// does one no replay was tied to (a reconcile replay of an event that was
+// not yet dead-lettered when it was queued). Marking twice
 // keeps the first time.
 func (db *DB) MarkReplayed(ctx context.Context, id int64, at time.Time) error {
 	tx, err := db.writer.BeginTxx(ctx, nil)

@@ -313,3 +313,25 @@ func TestPruneProcessedEvents(t *testing.T) {
 		t.Errorf("the order after its events were pruned: %v", err)
 	}
 }
+
+// TestReconcileReplayReplacesDeadLetter: an event reconcile queued as
+// Stripe's API lists it takes the place of the event's dead letter (one a
+// retry could not get past the worker's signature check).
+func TestReconcileReplayReplacesDeadLetter(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	ctx := context.Background()
+	mustDeadLetter(t, db, fulfillment.DeadLetter{EventID: "evt_api", EventType: fulfillment.EventSessionCompleted,
+		Payload: []byte(`{}`), Error: "untrusted message", LastFailedAt: at(1)})
+	rp, queued, err := db.EnqueueReplay(ctx, fulfillment.Replay{EventID: "evt_api", EventType: fulfillment.EventSessionCompleted,
+		Payload: []byte(`{"id":"evt_api"}`), Reason: "reconcile", RequestedAt: at(2), FromStripeAPI: true})
+	if err != nil || !queued {
+		t.Fatalf("enqueue: queued %v, %v", queued, err)
+	}
+	if err := db.MarkReplayed(ctx, rp.ID, at(3)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DeadLetter(ctx, "evt_api"); !errors.Is(err, fulfillment.ErrNotFound) {
+		t.Errorf("dead letter after the API copy was published: %v, want it replaced", err)
+	}
+}
