@@ -28,6 +28,7 @@ type config struct {
 	NATSURL          string
 	DataDir          string
 	Addr             string
+	AdminAddr        string // "": /healthz, /readyz, /metrics on Addr
 	APITokens        []apiToken
 	Workers          int
 	StripeMaxRPS     float64
@@ -102,6 +103,14 @@ func settings() []setting {
 					return errors.New("want host:port or :port")
 				}
 				c.Addr = v
+				return nil
+			}},
+		{env: "FULFILLMENT_ADMIN_ADDR", flag: "admin-addr", usage: "listen address of /healthz, /readyz and /metrics (such as 127.0.0.1:9090), which are then not served on FULFILLMENT_ADDR; unset: on FULFILLMENT_ADDR",
+			parse: func(c *config, v string) error {
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return errors.New("want host:port or :port")
+				}
+				c.AdminAddr = v
 				return nil
 			}},
 		{env: "FULFILLMENT_API_TOKEN", flag: "api-token", usage: "bearer token(s) for /v1, comma-separated, each token or name:token; unset: /v1 refuses every request",

@@ -55,7 +55,7 @@ func newWarehouseAPI(t *testing.T) *whAPI {
 	}
 	h := routes(slog.New(slog.DiscardHandler), verifier, nil, db,
 		[]apiToken{{Name: "wms", Token: whToken}, {Name: "wms2", Token: wh2Token}},
-		func(context.Context) error { return nil }, clock, nil)
+		opsRoutes(slog.New(slog.DiscardHandler), func(context.Context) error { return nil }, nil, false), clock, nil)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &whAPI{url: srv.URL, db: db}
