@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -82,6 +85,61 @@ func TestReadyzDetail(t *testing.T) {
 		}
 		if !strings.Contains(logs.String(), "disk I/O error") {
 			t.Errorf("detail=%v: reason not logged: %s", tt.detail, logs.String())
+		}
+	}
+}
+
+// TestDataFilesPrivate: serve on a data dir another user can read warns at
+// start; everything serve creates in it (SQLite with -wal and -shm, the
+// embedded JetStream store) is for its owner only.
+func TestDataFilesPrivate(t *testing.T) {
+	t.Parallel()
+	emu, stripeSrv := newEmulator(t)
+	if err := emu.GenerateSession("cs_test_perm", 2, true); err != nil {
+		t.Fatal(err)
+	}
+	env := serviceEnv(t, stripeSrv.URL)
+	dir := env["FULFILLMENT_DATA_DIR"]
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	svc := startService(t, env)
+	svc.token = e2eToken
+	svc.send(t, eventFor(t, "evt_perm", "cs_test_perm"))
+	waitFor(t, "the order", func() bool { return svc.get(t, "/v1/orders/cs_test_perm", nil) == http.StatusOK })
+	if !strings.Contains(svc.stderr.String(), "data directory is open to other local users") {
+		t.Errorf("no warning about the 0755 data dir:\n%s", svc.stderr.String())
+	}
+	seen := map[string]bool{}
+	check := func() {
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			seen[rel] = true
+			if rel != "." && fi.Mode().Perm()&0o077 != 0 {
+				t.Errorf("%s: mode %s, want no group or other permissions", rel, fi.Mode().Perm())
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	check() // while serve runs: -wal and -shm exist
+	svc.stop(t)
+	check()
+	for _, want := range []string{"fulfillment.db", "fulfillment.db-wal", "fulfillment.db-shm", "nats"} {
+		if !seen[want] {
+			t.Errorf("%s not found under the data dir (checked %d paths)", want, len(seen))
 		}
 	}
 }

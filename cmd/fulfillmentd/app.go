@@ -67,6 +67,9 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 			return nil, fmt.Errorf("open database: %w", err)
 		}
 	}
+	if cfg.works() || cfg.NATSURL == "" {
+		warnSharedDataDir(log, cfg.DataDir)
+	}
 	if cfg.NATSURL == "" {
 		a.ns, err = worker.StartEmbedded(worker.EmbeddedOptions{StoreDir: cfg.natsDir(), SyncInterval: cfg.NATSSyncInterval, Log: log})
 		if err != nil {
