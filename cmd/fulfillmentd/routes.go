@@ -33,7 +33,7 @@ func routes(
 			mux.Handle(p, ops)
 		}
 	}
-	for _, rt := range v1Routes(log, orders, tokens, now) {
+	for _, rt := range v1Routes(log, orders, tokens, now, m) {
 		mux.Handle(rt.pattern, rt.handler)
 	}
 	mux.Handle("/", handleNotFound())
@@ -49,8 +49,12 @@ type route struct {
 // v1Routes is the warehouse API: exactly what openapi.json describes
 // (TestOpenAPIDescribesRoutes holds the two together). Everything but the
 // description itself needs a bearer token.
-func v1Routes(log *slog.Logger, orders orderStore, tokens []apiToken, now func() time.Time) []route {
-	auth := requireToken(log, tokens)
+func v1Routes(log *slog.Logger, orders orderStore, tokens []apiToken, now func() time.Time, m *metrics) []route {
+	var refused func(string)
+	if m != nil {
+		refused = m.unauthorizedRequest
+	}
+	auth := requireToken(log, tokens, refused)
 	return []route{
 		{"GET /v1/openapi.json", handleOpenAPI()},
 		{"GET /v1/orders", auth(handleListOrders(log, orders))},

@@ -451,7 +451,7 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 			}
 		}
 	}
-	for _, rt := range v1Routes(nil, nil, nil, nil) {
+	for _, rt := range v1Routes(nil, nil, nil, nil, nil) {
 		if !documented[rt.pattern] {
 			t.Errorf("route %s is not in openapi.json", rt.pattern)
 		}
