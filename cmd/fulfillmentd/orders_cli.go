@@ -408,17 +408,20 @@ func plural(n int, one, many string) string {
 
 // safeRow neutralises cells a spreadsheet would run as a formula (text a
 // buyer typed, such as a name starting with "="), by prefixing a quote. A
-// leading + or - is left alone when the cell is a phone number or a number.
+// leading + or - is left alone only when what follows is a plain number or
+// a phone number (digits, spaces, dots, commas, parentheses): with another
+// operator after it (-2+3, +1-1, -1/2, +1-555-0100) a spreadsheet computes
+// it.
 func safeRow(cells ...string) []string {
 	for i, c := range cells {
 		if c == "" {
 			continue
 		}
 		switch c[0] {
-		case '=', '@', '\t', '\r':
+		case '=', '@', '\t', '\r', '\n':
 			cells[i] = "'" + c
 		case '+', '-':
-			if strings.Trim(c, "+-0123456789 ().,/") != "" {
+			if strings.Trim(c[1:], "0123456789 ().,") != "" {
 				cells[i] = "'" + c
 			}
 		}
