@@ -17,15 +17,30 @@ import (
 )
 
 // TestAdminListener: with FULFILLMENT_ADMIN_ADDR the probes and metrics are
-// served there, and 404 on the public listener, which still takes webhooks
-// and serves /v1.
+// served there, and 404 on the public listener, which still serves what the
+// role serves; in each role.
 func TestAdminListener(t *testing.T) {
 	t.Parallel()
 	_, stripeSrv := newEmulator(t)
-	env := serviceEnv(t, stripeSrv.URL)
-	env["FULFILLMENT_ADMIN_ADDR"] = "127.0.0.1:0"
-	svc := startService(t, env)
-	defer svc.stop(t)
+	natsURL := startNATSServer(t)
+	for _, role := range []string{roleAll, roleReceiver, roleWorker} {
+		t.Run(role, func(t *testing.T) {
+			t.Parallel()
+			env := serviceEnv(t, stripeSrv.URL)
+			env["FULFILLMENT_ADMIN_ADDR"] = "127.0.0.1:0"
+			env["FULFILLMENT_ROLE"] = role
+			if role != roleAll {
+				env["NATS_URL"] = natsURL
+			}
+			svc := startService(t, env)
+			defer svc.stop(t)
+			checkAdminListener(t, svc, role)
+		})
+	}
+}
+
+func checkAdminListener(t *testing.T, svc *service, role string) {
+	t.Helper()
 	m := regexp.MustCompile(`admin endpoints \(/healthz /readyz /metrics\) on (http://\S+)`).FindStringSubmatch(svc.stdout.String())
 	if m == nil {
 		t.Fatalf("no admin address printed:\n%s", svc.stdout.String())
@@ -49,19 +64,19 @@ func TestAdminListener(t *testing.T) {
 			t.Errorf("admin %s: HTTP %d, want 200: %s", path, code, body)
 		}
 	}
-	if _, body := get(admin + "/metrics"); !strings.Contains(body, "fulfillmentd_consumer_pending") {
-		t.Errorf("admin /metrics has no consumer gauges:\n%.500s", body)
+	if _, body := get(admin + "/metrics"); !strings.Contains(body, "fulfillmentd_webhook_duration_seconds") {
+		t.Errorf("admin /metrics has no webhook histogram:\n%.500s", body)
 	}
 	for _, path := range []string{"/webhooks/stripe", "/v1/orders"} {
 		if code, body := get(admin + path); code != http.StatusNotFound {
 			t.Errorf("admin %s: HTTP %d, want 404: %s", path, code, body)
 		}
 	}
-	if code, _ := get(svc.url + "/v1/openapi.json"); code != http.StatusOK {
+	if code, _ := get(svc.url + "/v1/openapi.json"); (code == http.StatusOK) != (role != roleReceiver) {
 		t.Errorf("public /v1/openapi.json: HTTP %d", code)
 	}
-	if code := svc.deliver(t, []byte(`{}`), "t=1,v1=00"); code != http.StatusBadRequest {
-		t.Errorf("public webhook with a bad signature: HTTP %d, want 400", code)
+	if code := svc.deliver(t, []byte(`{}`), "t=1,v1=00"); (code == http.StatusBadRequest) != (role != roleWorker) {
+		t.Errorf("public webhook with a bad signature: HTTP %d", code)
 	}
 }
 
