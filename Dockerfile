@@ -10,7 +10,7 @@ RUN CGO_ENABLED=1 go build -trimpath \
       -tags 'sqlite_omit_load_extension osusergo netgo' \
       -ldflags '-s -w -linkmode external -extldflags "-static"' \
       -o /out/fulfillmentd ./cmd/fulfillmentd \
- && mkdir -p /out/data
+ && install -d -m 0700 /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/fulfillmentd /usr/local/bin/fulfillmentd

@@ -204,6 +204,13 @@ func (o Order) Ship(req ShipmentRequest, by string, at time.Time) (next Order, s
 }
 
 func (r ShipmentRequest) validate() error {
+	for _, f := range []struct{ name, value string }{
+		{"carrier", r.Carrier}, {"tracking_number", r.TrackingNumber}, {"tracking_url", r.TrackingURL},
+	} {
+		if i := controlAt(f.value); i >= 0 {
+			return invalid("%s: control character at byte %d: want printable text (no C0/C1 controls or DEL)", f.name, i)
+		}
+	}
 	switch {
 	case r.Carrier == "":
 		return invalid("carrier is required")
@@ -221,6 +228,18 @@ func (r ShipmentRequest) validate() error {
 		}
 	}
 	return nil
+}
+
+// controlAt is the byte offset of the first control character of s (C0,
+// DEL or C1: what a terminal acts on), or -1. Warehouse text is printed by
+// the CLI and shown to operators: it must not carry terminal escapes.
+func controlAt(s string) int {
+	for i, r := range s {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+			return i
+		}
+	}
+	return -1
 }
 
 // LeftToShip is, per line item id, the quantity no shipment has covered yet.

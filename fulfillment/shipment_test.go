@@ -87,6 +87,10 @@ func TestShipRefusals(t *testing.T) {
 		{"no carrier", StatusReadyToShip, ShipmentRequest{TrackingNumber: "1Z"}, ErrInvalid, "carrier is required"},
 		{"blank tracking number", StatusReadyToShip, ShipmentRequest{Carrier: "UPS", TrackingNumber: "  "}, ErrInvalid, "tracking_number is required"},
 		{"bad tracking url", StatusReadyToShip, ShipmentRequest{Carrier: "UPS", TrackingNumber: "1Z", TrackingURL: "javascript:alert(1)"}, ErrInvalid, "tracking_url"},
+		{"escape in carrier", StatusReadyToShip, ShipmentRequest{Carrier: "UPS\u001b[31mRED\u001b]0;title\u0007", TrackingNumber: "1Z"}, ErrInvalid, "carrier: control character at byte 3"},
+		{"newline in tracking number", StatusReadyToShip, ShipmentRequest{Carrier: "UPS", TrackingNumber: "1Z\nAcknowledged\t2020-01-01 by admin"}, ErrInvalid, "tracking_number: control character"},
+		{"DEL in tracking number", StatusReadyToShip, ShipmentRequest{Carrier: "UPS", TrackingNumber: "1Z\x7f"}, ErrInvalid, "tracking_number: control character"},
+		{"C1 CSI in tracking url", StatusReadyToShip, ShipmentRequest{Carrier: "UPS", TrackingNumber: "1Z", TrackingURL: "https://t.example/\u009b31m"}, ErrInvalid, "tracking_url: control character"},
 		{"long carrier", StatusReadyToShip, ShipmentRequest{Carrier: strings.Repeat("x", 101), TrackingNumber: "1Z"}, ErrInvalid, "carrier"},
 	}
 	for _, tt := range tests {

@@ -54,8 +54,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: create directory: %w", err)
+	}
+	if err := private(abs); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
 	}
 
 	writer, err := sqlx.Open("sqlite3", dsn(abs, url.Values{
@@ -101,6 +104,36 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
 	return db, nil
+}
+
+// private creates the database file at abs 0600 if it is missing, and takes
+// group and other permissions away from it and its -wal and -shm files if
+// they exist: they hold buyers' names and addresses. SQLite creates -wal and
+// -shm with the database file's mode, so they are 0600 too.
+func private(abs string) error {
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{abs, abs + "-wal", abs + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, fi.Mode().Perm()&0o600); err != nil {
+			return fmt.Errorf("make %s private: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // dsn is a go-sqlite3 DSN for the file at the absolute path abs: a file: URI,

@@ -45,6 +45,10 @@ type app struct {
 	ln      net.Listener
 	handler http.Handler
 	metrics *metrics
+	// adminLn (FULFILLMENT_ADMIN_ADDR) serves adminHandler: the probes and
+	// metrics; nil when they share ln.
+	adminLn      net.Listener
+	adminHandler http.Handler
 }
 
 // start opens every part in dependency order; on error it closes what it opened.
@@ -63,6 +67,9 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		if a.db, err = store.Open(ctx, cfg.dbPath()); err != nil {
 			return nil, fmt.Errorf("open database: %w", err)
 		}
+	}
+	if cfg.works() || cfg.NATSURL == "" {
+		warnSharedDataDir(log, cfg.DataDir)
 	}
 	if cfg.NATSURL == "" {
 		a.ns, err = worker.StartEmbedded(worker.EmbeddedOptions{StoreDir: cfg.natsDir(), SyncInterval: cfg.NATSSyncInterval, Log: log})
@@ -89,11 +96,10 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		if err := worker.SetupStream(ctx, a.js, streamCfg); err != nil {
 			return nil, fmt.Errorf("set up stream: %w", err)
 		}
-		if a.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-			return nil, fmt.Errorf("listen: %w", err)
-		}
 		a.metrics.reg.MustRegister(newGauges(log, nil, nil))
-		a.handler = servesRole(cfg.Role, routes(log, verifier, publisher, a.db, cfg.APITokens, a.ready, time.Now, a.metrics))
+		if err := a.listen(cfg, verifier, publisher); err != nil {
+			return nil, err
+		}
 		return a, nil
 	}
 	consumer, err := worker.Setup(ctx, a.js, streamCfg)
@@ -142,12 +148,30 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		rec := &fulfillment.Reconciler{Stripe: a.stripe, Store: a.db, Log: log}
 		a.tasks = append(a.tasks, reconcileEvery(rec, cfg.ReconcileEvery, cfg.ReconcileSince, wake, log))
 	}
-	if a.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
-	}
 	a.metrics.reg.MustRegister(newGauges(log, a.db, consumer))
-	a.handler = servesRole(cfg.Role, routes(log, verifier, publisher, a.db, cfg.APITokens, a.ready, time.Now, a.metrics))
+	if err := a.listen(cfg, verifier, publisher); err != nil {
+		return nil, err
+	}
 	return a, nil
+}
+
+// listen opens the public listener (webhooks, /v1) and, with
+// FULFILLMENT_ADMIN_ADDR, the admin listener, which then alone serves
+// /healthz, /readyz and /metrics.
+func (a *app) listen(cfg config, verifier *webhook.Verifier, publisher eventPublisher) (err error) {
+	if a.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	ops := opsRoutes(a.log, a.ready, a.metrics, false)
+	if cfg.AdminAddr != "" {
+		if a.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			return fmt.Errorf("listen on the admin address: %w", err)
+		}
+		a.adminHandler = opsRoutes(a.log, a.ready, a.metrics, true)
+		ops = nil
+	}
+	a.handler = servesRole(cfg.Role, routes(a.log, verifier, publisher, a.db, cfg.APITokens, ops, time.Now, a.metrics))
+	return nil
 }
 
 // processEvents is the worker's handler: decode the stored Stripe event and
@@ -202,15 +226,7 @@ func (a *app) ready(ctx context.Context) error {
 // order: stop taking webhooks and finish in-flight requests, let in-flight
 // events finish, then close the broker and the database.
 func (a *app) run(ctx context.Context, listening func(url string)) error {
-	srv := &http.Server{
-		Handler:           a.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       90 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-	}
+	srv := a.server(a.handler)
 	poolCtx, stopPool := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPool()
 	var poolDone, relayDone chan error // nil: not in this role
@@ -225,8 +241,14 @@ func (a *app) run(ctx context.Context, listening func(url string)) error {
 		go func() { relayDone <- a.relay.Run(relayCtx) }()
 	}
 	stopTasks := startTasks(ctx, a.tasks)
-	httpDone := make(chan error, 1)
+	httpDone := make(chan error, 2)
 	go func() { httpDone <- srv.Serve(a.ln) }()
+	var adminSrv *http.Server
+	if a.adminLn != nil {
+		adminSrv = a.server(a.adminHandler)
+		go func() { httpDone <- adminSrv.Serve(a.adminLn) }()
+		a.log.Info("admin listener", "addr", a.adminLn.Addr().String(), "serves", "/healthz /readyz /metrics")
+	}
 
 	url := "http://" + a.ln.Addr().String()
 	a.log.Info("fulfillmentd ready", "addr", a.ln.Addr().String(), "role", a.role, "embedded_nats", a.ns != nil)
@@ -249,6 +271,11 @@ func (a *app) run(ctx context.Context, listening func(url string)) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
 	}
+	if adminSrv != nil {
+		if err := adminSrv.Shutdown(shutdownCtx); err != nil {
+			runErr = errors.Join(runErr, fmt.Errorf("admin http shutdown: %w", err))
+		}
+	}
 	stopPool()
 	if poolDone != nil {
 		if err := <-poolDone; err != nil {
@@ -270,10 +297,26 @@ func (a *app) run(ctx context.Context, listening func(url string)) error {
 	return runErr
 }
 
+// server is an HTTP server for h with fulfillmentd's timeouts and limits.
+func (a *app) server(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+}
+
 // close releases whatever start opened, in reverse order.
 func (a *app) close() {
 	if a.ln != nil {
 		_ = a.ln.Close() // already closed by Shutdown on the normal path
+	}
+	if a.adminLn != nil {
+		_ = a.adminLn.Close()
 	}
 	if a.nc != nil {
 		// Naks and terms are fire-and-forget: flush them to the broker first.

@@ -28,6 +28,7 @@ type config struct {
 	NATSURL          string
 	DataDir          string
 	Addr             string
+	AdminAddr        string // "": /healthz, /readyz, /metrics on Addr
 	APITokens        []apiToken
 	Workers          int
 	StripeMaxRPS     float64
@@ -56,12 +57,16 @@ type apiToken struct {
 type setting struct {
 	env, flag, def, usage string
 	required              bool
-	parse                 func(cfg *config, v string) error
+	// secret settings may instead be read from a file named by ENV_FILE
+	// (flag --flag-file), as container platforms mount secrets, so that
+	// they need not appear in the environment or the process list.
+	secret bool
+	parse  func(cfg *config, v string) error
 }
 
 func settings() []setting {
 	return []setting{
-		{env: "STRIPE_SECRET_KEY", flag: "stripe-secret-key", required: true, usage: "Stripe API key (sk_... or rk_...)",
+		{env: "STRIPE_SECRET_KEY", flag: "stripe-secret-key", required: true, secret: true, usage: "Stripe API key (sk_... or rk_...)",
 			parse: func(c *config, v string) error {
 				if !strings.HasPrefix(v, "sk_") && !strings.HasPrefix(v, "rk_") {
 					return errors.New("want a Stripe secret or restricted key (sk_... or rk_...)")
@@ -69,7 +74,7 @@ func settings() []setting {
 				c.StripeSecretKey = v
 				return nil
 			}},
-		{env: "STRIPE_WEBHOOK_SECRET", flag: "stripe-webhook-secret", required: true, usage: "webhook signing secret(s) whsec_..., comma-separated during rotation",
+		{env: "STRIPE_WEBHOOK_SECRET", flag: "stripe-webhook-secret", required: true, secret: true, usage: "webhook signing secret(s) whsec_..., comma-separated during rotation",
 			parse: func(c *config, v string) error {
 				s, err := webhook.ParseSecrets(v)
 				if err != nil {
@@ -104,7 +109,15 @@ func settings() []setting {
 				c.Addr = v
 				return nil
 			}},
-		{env: "FULFILLMENT_API_TOKEN", flag: "api-token", usage: "bearer token(s) for /v1, comma-separated, each token or name:token; unset: /v1 refuses every request",
+		{env: "FULFILLMENT_ADMIN_ADDR", flag: "admin-addr", usage: "listen address of /healthz, /readyz and /metrics (such as 127.0.0.1:9090), which are then not served on FULFILLMENT_ADDR; unset: on FULFILLMENT_ADDR",
+			parse: func(c *config, v string) error {
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return errors.New("want host:port or :port")
+				}
+				c.AdminAddr = v
+				return nil
+			}},
+		{env: "FULFILLMENT_API_TOKEN", flag: "api-token", secret: true, usage: "bearer token(s) for /v1, comma-separated, each name:token (split at the first colon; the name is recorded as acknowledgement.by) or a bare token (named default); unset: /v1 refuses every request",
 			parse: func(c *config, v string) (err error) { c.APITokens, err = parseTokens(v); return err }},
 		{env: "FULFILLMENT_WORKERS", flag: "workers", def: "8", usage: "worker concurrency",
 			parse: func(c *config, v string) error {
@@ -248,6 +261,9 @@ func parseSettings(fs *flag.FlagSet, all []setting, args []string, getenv func(s
 	for _, s := range all {
 		usage := s.usage + " (env " + s.env + ")"
 		flags[s.flag] = fs.String(s.flag, "", usage)
+		if s.secret {
+			flags[s.flag+"-file"] = fs.String(s.flag+"-file", "", "file holding "+s.env+" (env "+s.env+"_FILE)")
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -266,6 +282,13 @@ func parseSettings(fs *flag.FlagSet, all []setting, args []string, getenv func(s
 			v, from = *flags[s.flag], "--"+s.flag
 		}
 		v = strings.TrimSpace(v)
+		if s.secret {
+			var err error
+			if v, from, err = secretFile(s, v, from, flags, set, getenv); err != nil {
+				problems = append(problems, err)
+				continue
+			}
+		}
 		if v == "" {
 			if s.required {
 				problems = append(problems, fmt.Errorf("%s is required: %s", s.env, s.usage))
@@ -286,6 +309,32 @@ func parseSettings(fs *flag.FlagSet, all []setting, args []string, getenv func(s
 	return cfg, nil
 }
 
+// secretFile reads a secret setting from the file named by ENV_FILE (or
+// --flag-file) when that is set: v, the value from the variable or the
+// flag, must then be empty. One trailing newline is dropped. Errors name
+// the file, never what it holds.
+func secretFile(s setting, v, from string, flags map[string]*string, set map[string]bool, getenv func(string) string) (string, string, error) {
+	path, fileFrom := getenv(s.env+"_FILE"), s.env+"_FILE"
+	if set[s.flag+"-file"] {
+		path, fileFrom = *flags[s.flag+"-file"], "--"+s.flag+"-file"
+	}
+	if path = strings.TrimSpace(path); path == "" {
+		return v, from, nil
+	}
+	if v != "" {
+		return "", "", fmt.Errorf("%s and %s are both set: give the secret one way", from, fileFrom)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: cannot read the secret file: %w", fileFrom, err)
+	}
+	text := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+	if strings.TrimSpace(text) == "" {
+		return "", "", fmt.Errorf("%s: %s is empty", fileFrom, path)
+	}
+	return strings.TrimSpace(text), fileFrom + " (" + path + ")", nil
+}
+
 // joinLines joins errors one per indented line.
 func joinLines(errs []error) error {
 	msgs := make([]string, len(errs))
@@ -295,21 +344,32 @@ func joinLines(errs []error) error {
 	return errors.New(strings.Join(msgs, "\n  "))
 }
 
-// parseTokens reads "tok1,wh2:tok2": a bare token is named "default".
+// parseTokens reads "tok1,wh2:tok2": each entry is split at its first colon
+// into a name and a token (the token may hold colons); a bare token is
+// named "default". Errors never quote a token.
 func parseTokens(v string) ([]apiToken, error) {
 	var out []apiToken
 	seen := make(map[string]bool)
-	for _, entry := range strings.Split(v, ",") {
+	entries := strings.Split(v, ",")
+	for i, entry := range entries {
 		entry = strings.TrimSpace(entry)
+		which := fmt.Sprintf("entry %d of %d", i+1, len(entries))
 		if entry == "" {
-			return nil, errors.New("empty token in list")
+			return nil, fmt.Errorf("%s is empty", which)
 		}
 		t := apiToken{Name: "default", Token: entry}
 		if name, tok, ok := strings.Cut(entry, ":"); ok {
 			t = apiToken{Name: strings.TrimSpace(name), Token: strings.TrimSpace(tok)}
 		}
-		if t.Name == "" || len(t.Token) < 16 {
-			return nil, errors.New("each token needs a name and at least 16 characters")
+		switch {
+		case t.Name == "":
+			return nil, fmt.Errorf("%s has no name before its ':' (want name:token)", which)
+		case t.Token == "":
+			return nil, fmt.Errorf("%s (%s) has no token after its ':' (want name:token)", which, printable(t.Name))
+		case len(t.Token) < 16:
+			return nil, fmt.Errorf("%s (%s): the token is shorter than 16 characters", which, printable(t.Name))
+		case printable(t.Name) != t.Name || strings.ContainsAny(t.Name, " \t"):
+			return nil, fmt.Errorf("%s: the name %s holds spaces or control characters", which, strconv.Quote(t.Name))
 		}
 		if seen[t.Name] {
 			return nil, fmt.Errorf("token name %q used twice", t.Name)

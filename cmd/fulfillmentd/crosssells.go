@@ -120,7 +120,7 @@ func printEligibility(w io.Writer, file string, out checkOutput) {
 	if out.AutomaticTax {
 		tax = "on"
 	}
-	fmt.Fprintf(w, "Cross-sells in %s, checked against the Stripe catalog (automatic tax: %s):\n\n", file, tax)
+	fmt.Fprintf(w, "Cross-sells in %s, checked against the Stripe catalog (automatic tax: %s):\n\n", printable(file), tax)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PAIR\tVERDICT\tREASONS")
 	for _, v := range out.Pairs {
@@ -128,7 +128,7 @@ func printEligibility(w io.Writer, file string, out checkOutput) {
 		if !v.Eligible {
 			verdict = "INELIGIBLE"
 		}
-		pair := v.Base + " → " + v.CrossSell
+		pair := printable(v.Base) + " → " + printable(v.CrossSell)
 		if len(v.Reasons) == 0 {
 			fmt.Fprintf(tw, "%s\t%s\t—\n", pair, verdict)
 			continue
@@ -137,7 +137,7 @@ func printEligibility(w io.Writer, file string, out checkOutput) {
 			if i > 0 {
 				pair, verdict = "", ""
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s: %s\n", pair, verdict, r.Code, r.Message)
+			fmt.Fprintf(tw, "%s\t%s\t%s: %s\n", pair, verdict, printable(r.Code), printable(r.Message))
 		}
 	}
 	_ = tw.Flush()
@@ -222,15 +222,15 @@ func printReport(w io.Writer, sinceFlag string, out reportOutput) {
 		if p.Currency != "" {
 			cur = strings.ToUpper(p.Currency)
 			rate = strconv.FormatFloat(100*p.AttachRate, 'f', 1, 64) + "%"
-			revenue = money(p.CrossSellRevenue, p.Currency)
+			revenue = printable(money(p.CrossSellRevenue, p.Currency))
 			if p.OrdersWithCrossSell > 0 {
-				with = money(p.AverageOrderValueWith, p.Currency)
+				with = printable(money(p.AverageOrderValueWith, p.Currency))
 			}
 			if p.OrdersWithBase > p.OrdersWithCrossSell {
-				without = money(p.AverageOrderValueWithout, p.Currency)
+				without = printable(money(p.AverageOrderValueWithout, p.Currency))
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", p.Base+" → "+p.CrossSell, cur,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", printable(p.Base)+" → "+printable(p.CrossSell), printable(cur),
 			p.OrdersWithBase, p.OrdersWithCrossSell, rate, revenue, with, without)
 	}
 	_ = tw.Flush()

@@ -207,7 +207,7 @@ func (d *deliverer) send(ctx context.Context, note, secret string, body []byte, 
 	}
 	defer resp.Body.Close()
 	reply, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	fmt.Fprintf(d.out, "  %-16s %-42s → %d %s%s\n", ev.ID, ev.Type, resp.StatusCode, strings.TrimSpace(string(reply)), note)
+	fmt.Fprintf(d.out, "  %-16s %-42s → %d %s%s\n", printable(ev.ID), printable(ev.Type), resp.StatusCode, printable(strings.TrimSpace(string(reply))), note)
 	if resp.StatusCode != want {
 		return fmt.Errorf("deliver %s: got HTTP %d, want %d", ev.ID, resp.StatusCode, want)
 	}
@@ -262,15 +262,15 @@ func printOrders(w io.Writer, orders []fulfillment.Order) {
 		var cross []string
 		for _, li := range o.LineItems {
 			if li.CrossSell {
-				cross = append(cross, fmt.Sprintf("★ %s (with %s)", li.Description, li.CrossSellOf))
+				cross = append(cross, fmt.Sprintf("★ %s (with %s)", printable(li.Description), printable(li.CrossSellOf)))
 			}
 		}
 		shipTo := "—"
 		if o.Shipping != nil {
-			shipTo = o.Shipping.Name + ", " + o.Shipping.Address.City
+			shipTo = printable(o.Shipping.Name + ", " + o.Shipping.Address.City)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", o.ID, o.CheckoutSessionID, o.Status, o.PaymentStatus,
-			len(o.LineItems), money(o.AmountTotal, o.Currency), shipTo, strings.Join(cross, "; "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", printable(o.ID), printable(o.CheckoutSessionID), printable(string(o.Status)), printable(string(o.PaymentStatus)),
+			len(o.LineItems), printable(money(o.AmountTotal, o.Currency)), shipTo, strings.Join(cross, "; "))
 	}
 	_ = tw.Flush()
 }

@@ -222,7 +222,7 @@ func dlqList(ctx context.Context, db *store.DB, asJSON bool, w io.Writer) error 
 		if pending[dl.EventID] {
 			replay = "queued"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", dl.EventID, dl.EventType, dl.Attempts,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", printable(dl.EventID), printable(dl.EventType), dl.Attempts,
 			stamp(dl.FirstFailedAt), stamp(dl.LastFailedAt), replay, oneLine(dl.Error, 100))
 	}
 	_ = tw.Flush()
@@ -254,15 +254,15 @@ func dlqShow(ctx context.Context, db *store.DB, eventID string, asJSON bool, w i
 		return printIndentedJSON(w, out)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "event\t%s\n", dl.EventID)
-	fmt.Fprintf(tw, "type\t%s\n", dl.EventType)
-	fmt.Fprintf(tw, "subject\t%s\n", dl.Subject)
+	fmt.Fprintf(tw, "event\t%s\n", printable(dl.EventID))
+	fmt.Fprintf(tw, "type\t%s\n", printable(dl.EventType))
+	fmt.Fprintf(tw, "subject\t%s\n", printable(dl.Subject))
 	fmt.Fprintf(tw, "attempts\t%d\n", dl.Attempts)
 	fmt.Fprintf(tw, "first failed\t%s\n", stamp(dl.FirstFailedAt))
 	fmt.Fprintf(tw, "last failed\t%s\n", stamp(dl.LastFailedAt))
-	fmt.Fprintf(tw, "last error\t%s\n", dl.Error)
+	fmt.Fprintf(tw, "last error\t%s\n", printable(dl.Error))
 	for _, rp := range rps {
-		fmt.Fprintf(tw, "replay\t%s (%s) requested %s%s\n", worker.ReplayMsgID(rp), rp.Reason, stamp(rp.RequestedAt), publishedText(rp))
+		fmt.Fprintf(tw, "replay\t%s (%s) requested %s%s\n", printable(worker.ReplayMsgID(rp)), printable(rp.Reason), stamp(rp.RequestedAt), publishedText(rp))
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "event body:")
@@ -271,7 +271,7 @@ func dlqShow(ctx context.Context, db *store.DB, eventID string, asJSON bool, w i
 		fmt.Fprintf(w, "%q\n", dl.Payload) // not JSON: shown as it is
 		return nil
 	}
-	fmt.Fprintln(w, pretty.String())
+	fmt.Fprintln(w, printableLines(pretty.String()))
 	return nil
 }
 
@@ -370,9 +370,10 @@ func pluralS(n int) string {
 	return "s"
 }
 
-// oneLine squeezes s onto one line of at most n runes.
+// oneLine squeezes s onto one line of at most n runes, escaped for the
+// terminal.
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = printable(strings.Join(strings.Fields(s), " "))
 	if r := []rune(s); len(r) > n {
 		return string(r[:n-1]) + "…"
 	}

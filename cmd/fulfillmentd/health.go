@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 )
@@ -15,12 +16,22 @@ func handleHealthz() http.Handler {
 	})
 }
 
-func handleReadyz(ready readiness) http.Handler {
+// handleReadyz answers 200 when ready, else 503 with the reason when
+// detail is set (the admin listener) and a bare "not ready" otherwise (the
+// public listener: internal error text is no one else's business). The
+// reason is logged either way, a few times a minute at most.
+func handleReadyz(log *slog.Logger, ready readiness, detail bool) http.Handler {
+	notReady := newLogSampler(log, time.Now) // probes come every few seconds
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := ready(ctx); err != nil {
-			writeProblem(w, http.StatusServiceUnavailable, err.Error())
+			notReady.Warn("not ready", "reason", err.Error())
+			msg := "not ready"
+			if detail {
+				msg = err.Error()
+			}
+			writeProblem(w, http.StatusServiceUnavailable, msg)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -23,6 +23,8 @@ import (
 type metrics struct {
 	reg *prometheus.Registry
 
+	unauthorized *prometheus.CounterVec // newUnauthorized
+
 	webhooks       *prometheus.CounterVec
 	webhookSeconds prometheus.Histogram
 	events         *prometheus.CounterVec
@@ -71,6 +73,7 @@ func newMetrics() *metrics {
 	}
 	reg.MustRegister(m.webhooks, m.webhookSeconds, m.events, m.eventSeconds, m.stripeRequests, m.stripeSeconds, m.limiterWait,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.unauthorized = newUnauthorized(reg)
 	return m
 }
 

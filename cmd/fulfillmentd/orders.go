@@ -78,7 +78,13 @@ func handleGetOrder(log *slog.Logger, orders orderReader) http.Handler {
 // requireToken guards /v1 with bearer tokens compared in constant time, and
 // puts the name of the token used in the request's context (tokenName).
 // With no token configured it refuses every request. Tokens are never logged.
-func requireToken(log *slog.Logger, tokens []apiToken) func(http.Handler) http.Handler {
+// refused (may be nil) learns each refusal's reason, missing_token or
+// unknown_token; the log has at most a few unknown-token lines a minute.
+func requireToken(log *slog.Logger, tokens []apiToken, refused func(reason string)) func(http.Handler) http.Handler {
+	unknown := newLogSampler(log, time.Now)
+	if refused == nil {
+		refused = func(string) {}
+	}
 	type digest struct {
 		name string
 		sum  [sha256.Size]byte
@@ -91,6 +97,7 @@ func requireToken(log *slog.Logger, tokens []apiToken) func(http.Handler) http.H
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || raw == "" {
+				refused("missing_token")
 				w.Header().Set("WWW-Authenticate", `Bearer realm="fulfillmentd"`)
 				writeProblem(w, http.StatusUnauthorized, "missing bearer token")
 				return
@@ -104,7 +111,8 @@ func requireToken(log *slog.Logger, tokens []apiToken) func(http.Handler) http.H
 				}
 			}
 			if name == "" {
-				log.Warn("api request with unknown token", "path", r.URL.Path, "remote", r.RemoteAddr)
+				refused("unknown_token")
+				unknown.Warn("api request with unknown token", "path", r.URL.Path, "remote", r.RemoteAddr)
 				w.Header().Set("WWW-Authenticate", `Bearer realm="fulfillmentd", error="invalid_token"`)
 				writeProblem(w, http.StatusUnauthorized, "unknown bearer token")
 				return

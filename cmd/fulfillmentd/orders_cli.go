@@ -137,8 +137,8 @@ func ordersList(ctx context.Context, args []string, getenv func(string) string, 
 		err = eachPage(ctx, db, p, func(orders []fulfillment.Order) error {
 			for _, o := range orders {
 				units, shipped := unitCounts(o)
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", o.ID, o.CheckoutSessionID, o.Status, o.PaymentStatus,
-					units, shipped, money(o.AmountTotal, o.Currency), orDash(o.Customer.Email), o.UpdatedAt.UTC().Format(time.DateTime))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", printable(o.ID), printable(o.CheckoutSessionID), printable(string(o.Status)), printable(string(o.PaymentStatus)),
+					units, shipped, printable(money(o.AmountTotal, o.Currency)), printable(orDash(o.Customer.Email)), o.UpdatedAt.UTC().Format(time.DateTime))
 				n++
 			}
 			return nil
@@ -216,15 +216,15 @@ func ordersShow(ctx context.Context, args []string, getenv func(string) string, 
 
 func printOrder(w io.Writer, o fulfillment.Order) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "Order\t%s\n", o.ID)
-	fmt.Fprintf(tw, "Checkout Session\t%s\n", o.CheckoutSessionID)
-	fmt.Fprintf(tw, "Status\t%s (payment %s)\n", o.Status, o.PaymentStatus)
-	fmt.Fprintf(tw, "Total\t%s\n", money(o.AmountTotal, o.Currency))
+	fmt.Fprintf(tw, "Order\t%s\n", printable(o.ID))
+	fmt.Fprintf(tw, "Checkout Session\t%s\n", printable(o.CheckoutSessionID))
+	fmt.Fprintf(tw, "Status\t%s (payment %s)\n", printable(string(o.Status)), printable(string(o.PaymentStatus)))
+	fmt.Fprintf(tw, "Total\t%s\n", printable(money(o.AmountTotal, o.Currency)))
 	customer := strings.TrimSpace(o.Customer.Name + " <" + o.Customer.Email + ">")
 	if o.Customer.Phone != "" {
 		customer += ", " + o.Customer.Phone
 	}
-	fmt.Fprintf(tw, "Customer\t%s\n", customer)
+	fmt.Fprintf(tw, "Customer\t%s\n", printable(customer))
 	shipTo := "— (no shipping address)"
 	if s := o.Shipping; s != nil {
 		a := s.Address
@@ -236,11 +236,11 @@ func printOrder(w io.Writer, o fulfillment.Order) {
 		}
 		shipTo = strings.Join(parts, ", ")
 	}
-	fmt.Fprintf(tw, "Ship to\t%s\n", shipTo)
+	fmt.Fprintf(tw, "Ship to\t%s\n", printable(shipTo))
 	fmt.Fprintf(tw, "Created\t%s\n", o.CreatedAt.UTC().Format(time.RFC3339))
 	fmt.Fprintf(tw, "Updated\t%s\n", o.UpdatedAt.UTC().Format(time.RFC3339))
 	if a := o.Acknowledgement; a != nil {
-		fmt.Fprintf(tw, "Acknowledged\t%s by %s\n", a.At.UTC().Format(time.RFC3339), a.By)
+		fmt.Fprintf(tw, "Acknowledged\t%s by %s\n", a.At.UTC().Format(time.RFC3339), printable(a.By))
 	}
 	_ = tw.Flush()
 
@@ -253,7 +253,7 @@ func printOrder(w io.Writer, o fulfillment.Order) {
 		if li.CrossSell {
 			desc = "★ " + desc + " (cross-sell of " + li.CrossSellOf + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", li.ID, li.ProductID, desc, li.Quantity, li.Quantity-left[li.ID], money(li.AmountTotal, li.Currency))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", printable(li.ID), printable(li.ProductID), printable(desc), li.Quantity, li.Quantity-left[li.ID], printable(money(li.AmountTotal, li.Currency)))
 	}
 	_ = tw.Flush()
 
@@ -269,7 +269,7 @@ func printOrder(w io.Writer, o fulfillment.Order) {
 		for i, l := range s.Lines {
 			lines[i] = fmt.Sprintf("%s×%d", l.LineItemID, l.Quantity)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Carrier, s.TrackingNumber, strings.Join(lines, " "), s.CreatedBy, s.CreatedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", printable(s.ID), printable(s.Carrier), printable(s.TrackingNumber), printable(strings.Join(lines, " ")), printable(s.CreatedBy), s.CreatedAt.UTC().Format(time.RFC3339))
 	}
 	_ = tw.Flush()
 }
@@ -408,17 +408,20 @@ func plural(n int, one, many string) string {
 
 // safeRow neutralises cells a spreadsheet would run as a formula (text a
 // buyer typed, such as a name starting with "="), by prefixing a quote. A
-// leading + or - is left alone when the cell is a phone number or a number.
+// leading + or - is left alone only when what follows is a plain number or
+// a phone number (digits, spaces, dots, commas, parentheses): with another
+// operator after it (-2+3, +1-1, -1/2, +1-555-0100) a spreadsheet computes
+// it.
 func safeRow(cells ...string) []string {
 	for i, c := range cells {
 		if c == "" {
 			continue
 		}
 		switch c[0] {
-		case '=', '@', '\t', '\r':
+		case '=', '@', '\t', '\r', '\n':
 			cells[i] = "'" + c
 		case '+', '-':
-			if strings.Trim(c, "+-0123456789 ().,/") != "" {
+			if strings.Trim(c[1:], "0123456789 ().,") != "" {
 				cells[i] = "'" + c
 			}
 		}

@@ -98,7 +98,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 			if len(f.DeadLetters) > 0 {
 				parts = append(parts, "dead letter "+strings.Join(f.DeadLetters, ", ")+" (see fulfillmentd dlq)")
 			}
-			fmt.Fprintf(stdout, "  %s: %s → %s\n", f.SessionID, f.Problem, strings.Join(parts, "; "))
+			fmt.Fprintf(stdout, "  %s: %s → %s\n", printable(f.SessionID), printable(f.Problem), printable(strings.Join(parts, "; ")))
 		},
 	}
 	sum, err := r.Run(ctx, since, *dryRun)

@@ -8,14 +8,17 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
 )
 
-// routes is the whole HTTP surface of fulfillmentd.
+// routes is the public HTTP surface of fulfillmentd: Stripe's webhooks and
+// the warehouse API, and the operations endpoints (/healthz, /readyz,
+// /metrics) when ops is not nil; with an admin listener they are served
+// there only (adminRoutes) and are 404 here.
 func routes(
 	log *slog.Logger,
 	verifier *webhook.Verifier,
 	events eventPublisher,
 	orders orderStore,
 	tokens []apiToken,
-	ready readiness,
+	ops http.Handler,
 	now func() time.Time,
 	m *metrics,
 ) http.Handler {
@@ -23,12 +26,14 @@ func routes(
 	var observe func(string, time.Duration)
 	if m != nil {
 		observe = m.webhook
-		mux.Handle("GET /metrics", m.handler())
 	}
 	mux.Handle("POST /webhooks/stripe", handleStripeWebhook(log, verifier, events, observe))
-	mux.Handle("GET /healthz", handleHealthz())
-	mux.Handle("GET /readyz", handleReadyz(ready))
-	for _, rt := range v1Routes(log, orders, tokens, now) {
+	if ops != nil {
+		for _, p := range opsPatterns {
+			mux.Handle(p, ops)
+		}
+	}
+	for _, rt := range v1Routes(log, orders, tokens, now, m) {
 		mux.Handle(rt.pattern, rt.handler)
 	}
 	mux.Handle("/", handleNotFound())
@@ -44,8 +49,12 @@ type route struct {
 // v1Routes is the warehouse API: exactly what openapi.json describes
 // (TestOpenAPIDescribesRoutes holds the two together). Everything but the
 // description itself needs a bearer token.
-func v1Routes(log *slog.Logger, orders orderStore, tokens []apiToken, now func() time.Time) []route {
-	auth := requireToken(log, tokens)
+func v1Routes(log *slog.Logger, orders orderStore, tokens []apiToken, now func() time.Time, m *metrics) []route {
+	var refused func(string)
+	if m != nil {
+		refused = m.unauthorizedRequest
+	}
+	auth := requireToken(log, tokens, refused)
 	return []route{
 		{"GET /v1/openapi.json", handleOpenAPI()},
 		{"GET /v1/orders", auth(handleListOrders(log, orders))},
@@ -53,4 +62,22 @@ func v1Routes(log *slog.Logger, orders orderStore, tokens []apiToken, now func()
 		{"POST /v1/orders/{id}/acknowledge", auth(handleAcknowledge(log, orders, now))},
 		{"POST /v1/orders/{id}/shipments", auth(handleCreateShipment(log, orders, now))},
 	}
+}
+
+// opsPatterns are the operations endpoints: probes and metrics.
+var opsPatterns = []string{"GET /healthz", "GET /readyz", "GET /metrics"}
+
+// opsRoutes serves the operations endpoints. On the admin listener
+// (detail true) /readyz says what is not ready; on the public listener it
+// says only ready or not ready, and the reason goes to the log. m nil: no
+// /metrics.
+func opsRoutes(log *slog.Logger, ready readiness, m *metrics, detail bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", handleHealthz())
+	mux.Handle("GET /readyz", handleReadyz(log, ready, detail))
+	if m != nil {
+		mux.Handle("GET /metrics", m.handler())
+	}
+	mux.Handle("/", handleNotFound())
+	return mux
 }

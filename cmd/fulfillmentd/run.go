@@ -76,6 +76,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	return a.run(ctx, func(url string) {
 		fmt.Fprintf(stdout, "fulfillmentd: listening on %s\n", url)
+		if a.adminLn != nil {
+			fmt.Fprintf(stdout, "fulfillmentd: admin endpoints (/healthz /readyz /metrics) on http://%s\n", a.adminLn.Addr())
+		}
 	})
 }
 

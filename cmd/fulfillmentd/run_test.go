@@ -125,6 +125,7 @@ type service struct {
 	token  string
 	cancel context.CancelFunc
 	done   chan error
+	stdout *syncBuffer
 	stderr *syncBuffer
 }
 
@@ -132,7 +133,7 @@ func startService(t *testing.T, env map[string]string) *service {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
-	s := &service{cancel: cancel, done: make(chan error, 1), stderr: stderr}
+	s := &service{cancel: cancel, done: make(chan error, 1), stdout: stdout, stderr: stderr}
 	go func() { s.done <- run(ctx, []string{"serve"}, envFunc(env), stdout, stderr) }()
 	re := regexp.MustCompile(`listening on (http://\S+)`)
 	deadline := time.Now().Add(20 * time.Second)

@@ -55,7 +55,7 @@ func newWarehouseAPI(t *testing.T) *whAPI {
 	}
 	h := routes(slog.New(slog.DiscardHandler), verifier, nil, db,
 		[]apiToken{{Name: "wms", Token: whToken}, {Name: "wms2", Token: wh2Token}},
-		func(context.Context) error { return nil }, clock, nil)
+		opsRoutes(slog.New(slog.DiscardHandler), func(context.Context) error { return nil }, nil, false), clock, nil)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &whAPI{url: srv.URL, db: db}
@@ -183,6 +183,8 @@ func TestWarehouseAPIErrors(t *testing.T) {
 		{"ship: no carrier", "POST", ship("cs_ready"), whToken, `{"tracking_number":"1Z1"}`, 422, "carrier is required"},
 		{"ship: no tracking number", "POST", ship("cs_ready"), whToken, `{"carrier":"UPS"}`, 422, "tracking_number is required"},
 		{"ship: bad tracking url", "POST", ship("cs_ready"), whToken, `{"carrier":"UPS","tracking_number":"1","tracking_url":"ftp://x/1"}`, 422, "tracking_url"},
+		{"ship: escape in carrier", "POST", ship("cs_ready"), whToken, `{"carrier":"UPS\u001b[31mRED\u001b]0;title\u0007","tracking_number":"1"}`, 422, "carrier: control character"},
+		{"ship: forged row in tracking number", "POST", ship("cs_ready"), whToken, `{"carrier":"UPS","tracking_number":"1\nAcknowledged\t2020-01-01 by admin"}`, 422, "tracking_number: control character"},
 		{"ship: unknown line", "POST", ship("cs_ready"), whToken, `{"carrier":"UPS","tracking_number":"1","line_items":[{"id":"li_other","quantity":1}]}`, 422, `no line item "li_other"`},
 		{"ship: over-shipping", "POST", ship("cs_ready"), whToken, `{"carrier":"UPS","tracking_number":"1","line_items":[{"id":"li_cs_ready_b","quantity":3}]}`, 422, "2 left to ship, asked to ship 3"},
 		{"ship: zero quantity", "POST", ship("cs_ready"), whToken, `{"carrier":"UPS","tracking_number":"1","line_items":[{"id":"li_cs_ready_b"}]}`, 422, "at least 1"},
@@ -449,7 +451,7 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 			}
 		}
 	}
-	for _, rt := range v1Routes(nil, nil, nil, nil) {
+	for _, rt := range v1Routes(nil, nil, nil, nil, nil) {
 		if !documented[rt.pattern] {
 			t.Errorf("route %s is not in openapi.json", rt.pattern)
 		}

@@ -60,6 +60,7 @@ func (e envelope) validate() error {
 // time of those that reached the broker.
 func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events eventPublisher, observe func(outcome string, elapsed time.Duration)) http.Handler {
 	var ignored, expired atomic.Int64
+	rejected := newLogSampler(log, time.Now)
 	if observe == nil {
 		observe = func(string, time.Duration) {}
 	}
@@ -90,8 +91,8 @@ func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events ev
 		sig := r.Header.Get("Stripe-Signature")
 		if err := verifier.Verify(sig, body); err != nil {
 			observe("bad_signature", 0)
-			log.Warn("webhook rejected", "reason", err.Error(), "remote", r.RemoteAddr)
-			writeProblem(w, http.StatusBadRequest, err.Error())
+			rejected.Warn("webhook rejected", "reason", err.Error(), "remote", r.RemoteAddr)
+			writeProblem(w, http.StatusBadRequest, signatureDetail(err))
 			return
 		}
 		var ev envelope
@@ -140,6 +141,16 @@ func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events ev
 			"status", status, "publish_ms", time.Since(start).Milliseconds())
 		writeJSON(w, http.StatusOK, map[string]string{"status": status, "event_id": ev.ID})
 	})
+}
+
+// signatureDetail is what a client learns of a failed signature check:
+// nothing of the secrets configured, how many signatures matched, or the
+// tolerance. The precise reason is in the log.
+func signatureDetail(err error) string {
+	if errors.Is(err, webhook.ErrMissingHeader) {
+		return "missing Stripe-Signature header"
+	}
+	return "invalid Stripe-Signature (the reason is in fulfillmentd's log)"
 }
 
 // jsonContentType accepts what Stripe sends, application/json; charset=utf-8,

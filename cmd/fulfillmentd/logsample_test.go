@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+)
+
+func TestLogSampler(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	clock := time.Unix(1_800_000_000, 0)
+	s := newLogSampler(slog.New(slog.NewJSONHandler(&buf, nil)), func() time.Time { return clock })
+	lines := func() []map[string]any {
+		var out []map[string]any
+		for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			var m map[string]any
+			if l != "" && json.Unmarshal([]byte(l), &m) == nil {
+				out = append(out, m)
+			}
+		}
+		buf.Reset()
+		return out
+	}
+	var wg sync.WaitGroup
+	for i := range 25 {
+		wg.Go(func() { s.Warn("webhook rejected", "n", i) })
+	}
+	wg.Wait()
+	if got := lines(); len(got) != sampledLines || got[0]["suppressed"] != nil {
+		t.Fatalf("first minute: %d lines (%v), want %d without a suppressed count", len(got), got, sampledLines)
+	}
+	clock = clock.Add(30 * time.Second)
+	s.Warn("webhook rejected")
+	if got := lines(); len(got) != 0 {
+		t.Fatalf("same minute: %v, want nothing", got)
+	}
+	clock = clock.Add(31 * time.Second)
+	s.Warn("webhook rejected")
+	s.Warn("webhook rejected")
+	got := lines()
+	if len(got) != 2 || got[0]["suppressed"] != float64(16) || got[1]["suppressed"] != nil {
+		t.Fatalf("next minute: %v, want 2 lines, the first with suppressed=16", got)
+	}
+}
+
+// TestUnauthenticatedFlood: a flood of forged webhooks and unknown tokens
+// gets generic answers, a few log lines, and is counted in full.
+func TestUnauthenticatedFlood(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	verifier, err := webhook.NewVerifier([]string{"whsec_current", "whsec_previous"}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMetrics()
+	ok := func(context.Context) error { return nil }
+	srv := httptest.NewServer(routes(log, verifier, nil, nil, []apiToken{{Name: "wms", Token: whToken}}, opsRoutes(log, ok, m, false), time.Now, m))
+	t.Cleanup(srv.Close)
+	body := event("evt_forged", "checkout.session.completed", "2023-10-16")
+	const n = 50
+	for i := range n {
+		req, _ := http.NewRequest("POST", srv.URL+"/webhooks/stripe", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Stripe-Signature", webhook.Sign("whsec_guess", time.Now(), body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p problem
+		_ = json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || strings.Contains(p.Detail, "secret") || strings.Contains(p.Detail, "signature(s)") ||
+			!strings.Contains(p.Detail, "invalid Stripe-Signature") {
+			t.Fatalf("forged delivery %d: HTTP %d, detail %q: want 400 with a generic detail", i, resp.StatusCode, p.Detail)
+		}
+		req, _ = http.NewRequest("GET", srv.URL+"/v1/orders", nil)
+		req.Header.Set("Authorization", "Bearer guess-0123456789abcdef")
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("unknown token %d: HTTP %d", i, resp.StatusCode)
+		}
+	}
+	out := logs.String()
+	if got := strings.Count(out, `"webhook rejected"`); got != sampledLines {
+		t.Errorf("%d 'webhook rejected' lines for %d forgeries, want %d", got, n, sampledLines)
+	}
+	if !strings.Contains(out, "1 v1 signature(s), 2 secret(s)") {
+		t.Errorf("the precise reason is not in the log:\n%s", out)
+	}
+	if got := strings.Count(out, `"api request with unknown token"`); got != sampledLines {
+		t.Errorf("%d unknown-token lines for %d requests, want %d", got, n, sampledLines)
+	}
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`fulfillmentd_webhooks_total{outcome="bad_signature"} 50`,
+		`fulfillmentd_api_unauthorized_total{reason="unknown_token"} 50`,
+	} {
+		if !strings.Contains(string(scrape), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
