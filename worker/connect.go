@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 )
@@ -49,6 +50,9 @@ func (a Auth) Options() ([]nats.Option, error) {
 	}
 	if a.NKey != "" {
 		opt, err := nats.NkeyOptionFromSeed(a.NKey)
+		if err != nil {
+			err = fmt.Errorf("%s: %w", a.NKey, err)
+		}
 		add("nkey", err)
 		if err == nil {
 			opts = append(opts, opt)
@@ -81,7 +85,11 @@ func CheckCreds(path string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := nkeys.ParseDecoratedJWT(data); err != nil {
+	token, err := nkeys.ParseDecoratedJWT(data)
+	if err == nil {
+		_, err = jwt.DecodeUserClaims(token)
+	}
+	if err != nil {
 		return fmt.Errorf("%s: no user JWT: %w", path, err)
 	}
 	kp, err := nkeys.ParseDecoratedUserNKey(data)
@@ -95,8 +103,10 @@ func CheckCreds(path string) error {
 // CheckNKey reports whether path is a readable file holding a user nkey
 // seed (SU...).
 func CheckNKey(path string) error {
-	_, err := nats.NkeyOptionFromSeed(path)
-	return err
+	if _, err := nats.NkeyOptionFromSeed(path); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 // CheckCA reports whether path is a readable PEM file with at least one
