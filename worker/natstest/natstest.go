@@ -99,7 +99,6 @@ func (p PKI) ServerTLS(tb testing.TB, opts *server.Options, mutual bool) {
 	opts.TLSConfig, opts.TLS, opts.TLSVerify, opts.TLSTimeout = tc, true, mutual, 5
 }
 
-
 func newCert(tb testing.TB, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, tmpl *x509.Certificate) (*x509.Certificate, *ecdsa.PrivateKey) {
 	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
