@@ -85,12 +85,24 @@ func TestServeNATSAuth(t *testing.T) {
 				return map[string]string{"NATS_URL": tlsURL(url), "NATS_CREDS": creds, "NATS_CA": pki.CA, "NATS_CERT": pki.ClientCert, "NATS_KEY": pki.ClientKey}
 			}},
 		{name: "nkey seed and TLS",
-			server: func(o *server.Options) string { pki.ServerTLS(t, o, false); o.Nkeys = []*server.NkeyUser{{Nkey: pub}}; return "" },
+			server: func(o *server.Options) string {
+				pki.ServerTLS(t, o, false)
+				o.Nkeys = []*server.NkeyUser{{Nkey: pub}}
+				return ""
+			},
 			env: func(url, _ string) map[string]string {
 				return map[string]string{"NATS_URL": tlsURL(url), "NATS_NKEY": seed, "NATS_CA": pki.CA}
 			}},
 		{name: "user and password in the URL",
 			server: func(o *server.Options) string { users(o); return "" },
+			env: func(url, _ string) map[string]string {
+				return map[string]string{"NATS_URL": strings.Replace(url, "://", "://fulfillmentd:hunter2-pass@", 1)}
+			}},
+		{name: "role all with the worker's permissions",
+			server: func(o *server.Options) string {
+				o.Users = []*server.User{{Username: "fulfillmentd", Password: "hunter2-pass", Permissions: workerPermissions}}
+				return ""
+			},
 			env: func(url, _ string) map[string]string {
 				return map[string]string{"NATS_URL": strings.Replace(url, "://", "://fulfillmentd:hunter2-pass@", 1)}
 			}},
@@ -146,8 +158,8 @@ func TestServeNATSAuth(t *testing.T) {
 			svc.send(t, body)
 			waitOrder(t, svc, "cs_test_natsauth", fulfillment.StatusReadyToShip)
 			svc.stop(t)
-			if strings.Contains(svc.stderr.String(), "hunter2") {
-				t.Errorf("the log shows a password or token:\n%s", svc.stderr.String())
+			if logs := svc.stderr.String(); strings.Contains(logs, "hunter2") || strings.Contains(strings.ToLower(logs), "permissions violation") {
+				t.Errorf("the log shows a password or token, or a permission violation:\n%s", logs)
 			}
 		})
 	}
@@ -155,13 +167,15 @@ func TestServeNATSAuth(t *testing.T) {
 
 func tlsURL(url string) string { return strings.Replace(url, "nats://", "tls://", 1) }
 
-// The subject permissions the README's "### NATS" section gives each role.
+// The subject permissions the README's "### NATS" section gives each role:
+// enough for each role (TestNATSRolePermissions); $JS.API.STREAM.INFO is not
+// needed.
 var (
 	receiverPermissions = &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: []string{
 			"stripe.events.>",
 			"$JS.API.INFO",
-			"$JS.API.STREAM.INFO.STRIPE_EVENTS", "$JS.API.STREAM.CREATE.STRIPE_EVENTS", "$JS.API.STREAM.UPDATE.STRIPE_EVENTS",
+			"$JS.API.STREAM.CREATE.STRIPE_EVENTS", "$JS.API.STREAM.UPDATE.STRIPE_EVENTS",
 		}},
 		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
 	}
@@ -170,8 +184,8 @@ var (
 			"stripe.events.>",
 			"fulfillment.orders.>",
 			"$JS.API.INFO",
-			"$JS.API.STREAM.INFO.STRIPE_EVENTS", "$JS.API.STREAM.CREATE.STRIPE_EVENTS", "$JS.API.STREAM.UPDATE.STRIPE_EVENTS",
-			"$JS.API.STREAM.INFO.FULFILLMENT", "$JS.API.STREAM.CREATE.FULFILLMENT", "$JS.API.STREAM.UPDATE.FULFILLMENT",
+			"$JS.API.STREAM.CREATE.STRIPE_EVENTS", "$JS.API.STREAM.UPDATE.STRIPE_EVENTS",
+			"$JS.API.STREAM.CREATE.FULFILLMENT", "$JS.API.STREAM.UPDATE.FULFILLMENT",
 			"$JS.API.CONSUMER.CREATE.STRIPE_EVENTS.fulfillment-workers.>",
 			"$JS.API.CONSUMER.INFO.STRIPE_EVENTS.fulfillment-workers",
 			"$JS.API.CONSUMER.MSG.NEXT.STRIPE_EVENTS.fulfillment-workers",
@@ -191,7 +205,9 @@ func TestNATSRolePermissions(t *testing.T) {
 		{Username: "receiver", Password: "receiver-pass", Permissions: receiverPermissions},
 		{Username: "worker", Password: "worker-pass", Permissions: workerPermissions},
 	}})
-	url := func(user string) string { return strings.Replace(ns.ClientURL(), "://", "://"+user+":"+user+"-pass@", 1) }
+	url := func(user string) string {
+		return strings.Replace(ns.ClientURL(), "://", "://"+user+":"+user+"-pass@", 1)
+	}
 	emu, stripeSrv := newEmulator(t)
 	if err := emu.GenerateSession("cs_test_perms", 2, true); err != nil {
 		t.Fatal(err)
