@@ -25,15 +25,18 @@ import (
 	"github.com/nats-io/nkeys"
 )
 
-// Start starts a nats-server with JetStream on a free loopback port with
-// opts (nil: none) and stops it at cleanup. Host, Port, JetStream, StoreDir
-// and NoSigs are set here.
+// Start starts a nats-server with JetStream on loopback with opts (nil:
+// none) and stops it at cleanup. Host, JetStream, StoreDir and NoSigs are
+// set here, and Port when it is 0 (a free port).
 func Start(tb testing.TB, opts *server.Options) *server.Server {
 	tb.Helper()
 	if opts == nil {
 		opts = &server.Options{}
 	}
-	opts.Host, opts.Port, opts.JetStream, opts.StoreDir, opts.NoSigs = "127.0.0.1", -1, true, tb.TempDir(), true
+	if opts.Port == 0 {
+		opts.Port = -1
+	}
+	opts.Host, opts.JetStream, opts.StoreDir, opts.NoSigs = "127.0.0.1", true, tb.TempDir(), true
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		tb.Fatal(err)
