@@ -96,43 +96,6 @@ func ConnectEmbedded(ns *server.Server, name string) (*nats.Conn, error) {
 	return nc, nil
 }
 
-// Connect connects to an external server or cluster. Once connected it
-// reconnects forever, buffering publishes while disconnected (nats.go's
-// default 8 MB reconnect buffer), and logs disconnects, reconnects and
-// asynchronous errors such as slow consumers. The first connection is not
-// retried: a wrong URL fails at startup.
-func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("component", "nats")
-	nc, err := nats.Connect(url,
-		nats.Name(name),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("nats disconnected", "error", err)
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
-		}),
-		nats.ClosedHandler(func(*nats.Conn) {
-			log.Info("nats connection closed")
-		}),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			if sub != nil {
-				log.Error("nats async error", "subject", sub.Subject, "error", err)
-				return
-			}
-			log.Error("nats async error", "error", err)
-		}),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("connect to nats: %w", err)
-	}
-	return nc, nil
-}
-
 // serverLog adapts slog to nats-server's Logger. Fatalf does not exit the
 // process (the server's own logger would): it is reported to StartEmbedded.
 type serverLog struct {

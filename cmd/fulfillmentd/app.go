@@ -78,7 +78,11 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		}
 		a.nc, err = worker.ConnectEmbedded(a.ns, "fulfillmentd")
 	} else {
-		a.nc, err = worker.Connect(cfg.NATSURL, "fulfillmentd", log)
+		var opts []nats.Option
+		if opts, err = cfg.NATSAuth.Options(); err != nil {
+			return nil, fmt.Errorf("NATS credentials: %w", err)
+		}
+		a.nc, err = worker.Connect(cfg.NATSURL, "fulfillmentd", log, opts...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS: %w", err)

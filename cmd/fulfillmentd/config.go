@@ -17,6 +17,7 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
 // config is everything serve needs, read from the environment and overridden
@@ -26,6 +27,7 @@ type config struct {
 	WebhookSecrets   []string
 	StripeAPIBase    string
 	NATSURL          string
+	NATSAuth         worker.Auth // credentials and TLS for NATS_URL
 	DataDir          string
 	Addr             string
 	AdminAddr        string // "": /healthz, /readyz, /metrics on Addr
@@ -98,7 +100,17 @@ func settings() []setting {
 				return nil
 			}},
 		{env: "NATS_URL", flag: "nats-url", usage: "external NATS server or cluster; unset: embedded JetStream under the data dir",
-			parse: func(c *config, v string) error { c.NATSURL = v; return nil }},
+			parse: parseNATSURL},
+		{env: "NATS_CREDS", flag: "nats-creds", usage: "NATS .creds file (user JWT and nkey seed) for NATS_URL",
+			parse: func(c *config, v string) error { c.NATSAuth.Creds = v; return worker.CheckCreds(v) }},
+		{env: "NATS_NKEY", flag: "nats-nkey", usage: "NATS nkey seed file (SU...) for NATS_URL",
+			parse: func(c *config, v string) error { c.NATSAuth.NKey = v; return worker.CheckNKey(v) }},
+		{env: "NATS_CA", flag: "nats-ca", usage: "PEM CA certificates trusted for NATS_URL's TLS certificate (implies TLS)",
+			parse: func(c *config, v string) error { c.NATSAuth.CA = v; return worker.CheckCA(v) }},
+		{env: "NATS_CERT", flag: "nats-cert", usage: "PEM client certificate for mutual TLS with NATS_URL, with NATS_KEY",
+			parse: func(c *config, v string) error { c.NATSAuth.Cert = v; return nil }}, // checked with NATS_KEY: natsProblems
+		{env: "NATS_KEY", flag: "nats-key", usage: "PEM private key of NATS_CERT",
+			parse: func(c *config, v string) error { c.NATSAuth.Key = v; return nil }},
 		{env: "FULFILLMENT_DATA_DIR", flag: "data-dir", def: "./data", usage: "data directory (SQLite database, embedded NATS store)",
 			parse: func(c *config, v string) error { c.DataDir = v; return nil }},
 		{env: "FULFILLMENT_ADDR", flag: "addr", def: ":8080", usage: "HTTP listen address",
@@ -303,6 +315,7 @@ func parseSettings(fs *flag.FlagSet, all []setting, args []string, getenv func(s
 			problems = append(problems, fmt.Errorf("%s: %w", from, err))
 		}
 	}
+	problems = append(problems, cfg.natsProblems()...)
 	if len(problems) > 0 {
 		return config{}, fmt.Errorf("invalid configuration:\n  %w", joinLines(problems))
 	}
@@ -401,4 +414,44 @@ func parseSetting(cfg *config, env, v string) error {
 		}
 	}
 	return fmt.Errorf("unknown setting %s", env)
+}
+
+// parseNATSURL accepts one NATS URL or a comma-separated list (nats://,
+// tls://, or host:port as nats.go reads it). Errors never quote the value:
+// it may carry a password or a token.
+func parseNATSURL(c *config, v string) error {
+	for _, u := range strings.Split(v, ",") {
+		u = strings.TrimSpace(u)
+		if !strings.Contains(u, "://") {
+			u = "nats://" + u
+		}
+		p, err := url.Parse(u)
+		if err != nil || p.Host == "" || (p.Scheme != "nats" && p.Scheme != "tls" && p.Scheme != "ws" && p.Scheme != "wss") {
+			return errors.New("want nats://host:port, tls://host:port or a comma-separated list of them (value not shown: it may hold credentials)")
+		}
+	}
+	c.NATSURL = v
+	return nil
+}
+
+// natsProblems checks the NATS settings against each other: the client
+// certificate and its key go together, and one way to authenticate is used.
+func (c config) natsProblems() []error {
+	var out []error
+	a := c.NATSAuth
+	if a.Creds != "" && a.NKey != "" {
+		out = append(out, errors.New("NATS_CREDS and NATS_NKEY are both set: use one"))
+	}
+	if (a.Creds != "" || a.NKey != "") && worker.HasURLCredentials(c.NATSURL) {
+		out = append(out, errors.New("NATS_URL holds a user or token and NATS_CREDS or NATS_NKEY is set: use one"))
+	}
+	if a.Cert != "" || a.Key != "" {
+		if err := worker.CheckClientCert(a.Cert, a.Key); err != nil {
+			out = append(out, fmt.Errorf("NATS_CERT, NATS_KEY: %w", err))
+		}
+	}
+	if c.NATSURL == "" && (a != worker.Auth{}) {
+		out = append(out, errors.New("NATS_CREDS, NATS_NKEY, NATS_CA, NATS_CERT and NATS_KEY apply to NATS_URL, which is not set (the embedded broker needs none)"))
+	}
+	return out
 }
