@@ -217,7 +217,6 @@ func TestNATSRolePermissions(t *testing.T) {
 	delete(receiverEnv, "STRIPE_SECRET_KEY")
 	workerEnv := serviceEnv(t, stripeSrv.URL)
 	workerEnv["NATS_URL"], workerEnv["FULFILLMENT_ROLE"] = url("worker"), "worker"
-	delete(workerEnv, "STRIPE_WEBHOOK_SECRET")
 
 	recv := startService(t, receiverEnv)
 	wrk := startService(t, workerEnv)
