@@ -25,7 +25,7 @@ const (
 	DefaultAckWait = 10 * time.Second
 	// MinMaxAckPending is the least MaxAckPending of the consumer (NATS's
 	// own default); see maxAckPending.
-	MinMaxAckPending = 1000
+	MinMaxAckPending  = 1000
 	DefaultMaxAge     = 7 * 24 * time.Hour // a week of events can be replayed
 	DefaultDuplicates = 2 * time.Hour      // Nats-Msg-Id dedupe window
 	DefaultWorkers    = 8
