@@ -61,6 +61,9 @@ const (
 	// the request in flight, and how long a freed worker may wait for the
 	// next request while the current one is open.
 	fetchWait = time.Second
+	// DefaultHandlerTimeout is a handler's deadline when the consumer's
+	// AckWait is at most twice as long; above that it is AckWait/2.
+	DefaultHandlerTimeout = 30 * time.Second
 	// settleTimeout bounds an ack round trip or a dead-letter write.
 	settleTimeout = 10 * time.Second
 	maxTermReason = 200
@@ -93,11 +96,14 @@ type Pool struct {
 	// ctx is canceled (0 → DefaultShutdownGrace); then their contexts are
 	// canceled and their messages nak'ed for immediate redelivery.
 	ShutdownGrace time.Duration
-	// HandlerTimeout is the deadline of each handler's context; 0 → half
-	// the consumer's AckWait. It must be below AckWait, so that a message is
-	// settled before the server would deliver it again (a pulled message
-	// starts at once: each pull asks for as many messages as there are free
-	// workers).
+	// HandlerTimeout is the deadline of each handler's context; 0 → the
+	// longer of DefaultHandlerTimeout and half the consumer's AckWait. It
+	// may exceed AckWait: while a handler runs, the Pool tells the server
+	// at once and every AckWait/3 that the message is in progress, so the
+	// server does not deliver it again (a pulled message starts at once:
+	// each pull asks for as many messages as there are free workers). Only
+	// a process that died, or lost its connection for most of AckWait, has
+	// its messages redelivered after AckWait.
 	HandlerTimeout time.Duration
 }
 
@@ -279,10 +285,7 @@ func (p *Pool) runner() (*runner, error) {
 		}
 	}
 	if r.handlerTimeout <= 0 {
-		r.handlerTimeout = r.ackWait / 2
-	}
-	if r.handlerTimeout >= r.ackWait {
-		return nil, fmt.Errorf("worker pool: HandlerTimeout %s must be below the consumer's AckWait %s", r.handlerTimeout, r.ackWait)
+		r.handlerTimeout = max(DefaultHandlerTimeout, r.ackWait/2)
 	}
 	return r, nil
 }

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -52,8 +53,8 @@ func TestSetupIsIdempotentAndApplies(t *testing.T) {
 		cc.DeliverPolicy != jetstream.DeliverAllPolicy || cc.FilterSubject != "stripe.events.>" {
 		t.Errorf("consumer config %+v", cc)
 	}
-	if cc.MaxDeliver != 5 || cc.AckWait != 2*time.Minute || cc.MaxAckPending != 40 {
-		t.Errorf("max deliver %d ack wait %s max ack pending %d, want 5, 2m, 40", cc.MaxDeliver, cc.AckWait, cc.MaxAckPending)
+	if cc.MaxDeliver != 5 || cc.AckWait != 2*time.Minute || cc.MaxAckPending != 64*20 {
+		t.Errorf("max deliver %d ack wait %s max ack pending %d, want 5, 2m, 1280", cc.MaxDeliver, cc.AckWait, cc.MaxAckPending)
 	}
 	info, err := stream.Info(ctx)
 	if err != nil {
@@ -71,9 +72,99 @@ func TestSetupDefaults(t *testing.T) {
 	if cc.MaxDeliver != worker.DefaultMaxDeliver || cc.MaxDeliver <= 0 {
 		t.Errorf("max deliver %d, want %d (finite)", cc.MaxDeliver, worker.DefaultMaxDeliver)
 	}
-	if cc.AckWait != worker.DefaultAckWait || cc.MaxAckPending != 16 {
-		t.Errorf("ack wait %s max ack pending %d, want %s, 16", cc.AckWait, cc.MaxAckPending, worker.DefaultAckWait)
+	if cc.AckWait != worker.DefaultAckWait || cc.AckWait > 15*time.Second || cc.MaxAckPending != worker.MinMaxAckPending {
+		t.Errorf("ack wait %s max ack pending %d, want %s (≤ 15s), %d", cc.AckWait, cc.MaxAckPending, worker.DefaultAckWait, worker.MinMaxAckPending)
 	}
+}
+
+// A consumer left by an older release (AckWait 60 s, MaxAckPending 16)
+// with 16 deliveries to a process that died is updated in place by Setup:
+// the live process gets the next message at once, and the dead deliveries
+// come back after the new AckWait, not the old one.
+func TestSetupUpdatesAnOldConsumerInPlace(t *testing.T) {
+	t.Parallel()
+	js := connect(t, startServer(t, t.TempDir(), 0))
+	ctx := context.Background()
+	if err := worker.SetupStream(ctx, js, worker.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	old, err := js.CreateConsumer(ctx, worker.StreamName, jetstream.ConsumerConfig{
+		Durable:       worker.ConsumerName,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       time.Minute,
+		MaxDeliver:    42,
+		MaxAckPending: 16,
+		FilterSubject: worker.SubjectPrefix + ">",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := worker.NewPublisher(js)
+	for i := range 17 {
+		if _, err := pub.Publish(ctx, completed, fmt.Sprintf("evt_%02d", i), []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The dead process took 16 and never settled them: the old consumer
+	// is full and has nothing for anyone for a minute.
+	dead, err := old.FetchNoWait(17)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range dead.Messages() {
+		n++
+	}
+	if n != 16 {
+		t.Fatalf("old consumer delivered %d, want its MaxAckPending 16", n)
+	}
+
+	cons, err := worker.Setup(ctx, js, worker.StreamConfig{MaxDeliver: 42, AckWait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := cons.CachedInfo().Config
+	if cc.AckWait != time.Second || cc.MaxAckPending != worker.MinMaxAckPending || cc.MaxDeliver != 42 {
+		t.Fatalf("after Setup: ack wait %s max ack pending %d max deliver %d, want 1s, %d, 42",
+			cc.AckWait, cc.MaxAckPending, cc.MaxDeliver, worker.MinMaxAckPending)
+	}
+	live := fetch(t, cons, 1, 2*time.Second)
+	if len(live) != 1 || live[0] != 17 {
+		t.Fatalf("live fetch got stream seqs %v, want [17] at once", live)
+	}
+	// The 16 dead deliveries come back after the new AckWait (1 s).
+	start := time.Now()
+	var back []uint64
+	for len(back) < 16 && time.Since(start) < 20*time.Second {
+		back = append(back, fetch(t, cons, 16-len(back), time.Second)...)
+	}
+	if len(back) != 16 {
+		t.Fatalf("redelivered %d of the 16 dead deliveries within %s, want all (old AckWait: 1m)", len(back), time.Since(start))
+	}
+	t.Logf("16 dead deliveries redelivered %s after the update", time.Since(start).Round(time.Millisecond))
+}
+
+// fetch pulls up to n messages within wait, acks them, and returns their
+// stream sequences.
+func fetch(t *testing.T, cons jetstream.Consumer, n int, wait time.Duration) []uint64 {
+	t.Helper()
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for m := range batch.Messages() {
+		meta, err := m.Metadata()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, meta.Sequence.Stream)
+		if err := m.Ack(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return seqs
 }
 
 func TestSetupRejectsBadConfig(t *testing.T) {

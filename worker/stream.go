@@ -18,7 +18,14 @@ const (
 // Defaults applied by Setup to zero StreamConfig fields.
 const (
 	DefaultMaxDeliver = 20
-	DefaultAckWait    = 60 * time.Second
+	// DefaultAckWait is how long a delivery to a process that died (crash,
+	// SIGKILL, lost connection) waits before the server redelivers it. A
+	// live handler never waits it out: the Pool sends an in-progress ack at
+	// once and every AckWait/3, so only dead processes' deliveries expire.
+	DefaultAckWait = 10 * time.Second
+	// MinMaxAckPending is the least MaxAckPending of the consumer (NATS's
+	// own default); see maxAckPending.
+	MinMaxAckPending  = 1000
 	DefaultMaxAge     = 7 * 24 * time.Hour // a week of events can be replayed
 	DefaultDuplicates = 2 * time.Hour      // Nats-Msg-Id dedupe window
 	DefaultWorkers    = 8
@@ -28,9 +35,8 @@ const (
 // defaults above.
 type StreamConfig struct {
 	Replicas int // 0 → 1; 3 in a cluster
-	// Workers is the number of handlers running at once across every
-	// process sharing the consumer; MaxAckPending is max(2×Workers, 16)
-	// because each Pool also holds up to Workers pulled messages.
+	// Workers is the number of handlers running at once in each process
+	// sharing the consumer; it sizes MaxAckPending (see maxAckPending).
 	Workers    int
 	MaxDeliver int           // 0 → DefaultMaxDeliver; Pool.MaxDeliver must match
 	AckWait    time.Duration // 0 → DefaultAckWait
@@ -92,7 +98,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetst
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       cfg.AckWait,
 		MaxDeliver:    cfg.MaxDeliver,
-		MaxAckPending: max(2*cfg.Workers, 16),
+		MaxAckPending: maxAckPending(cfg.Workers),
 		FilterSubject: SubjectPrefix + ">",
 	})
 	if err != nil {
@@ -100,6 +106,19 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetst
 	}
 	return cons, nil
 }
+
+// maxAckPending is the consumer's MaxAckPending: how many delivered, not yet
+// settled messages the server allows before it delivers no more to anyone.
+// Three kinds hold a slot: the messages live Pools are handling (at most
+// Workers per process: a Pool pulls only for idle workers), deliveries to
+// processes that died (at most Workers per dead process, each until AckWait
+// after its delivery), and messages waiting out a retry backoff (a nak with
+// delay keeps its slot until the redelivery). The old max(2×Workers, 16) was
+// filled by two SIGKILLs, and the live process then got nothing until the
+// dead deliveries expired. 1000 (NATS's default), or 64×Workers for larger
+// pools, takes over a hundred kills within one AckWait to fill with dead
+// deliveries, and leaves room for a burst's worth of events in backoff.
+func maxAckPending(workers int) int { return max(MinMaxAckPending, 64*workers) }
 
 // SetupStream creates or updates the stream only, for processes that
 // publish events and never consume them (the receiver role). The stream

@@ -193,11 +193,11 @@ func settings() []setting {
 				c.NATSReplicas = n
 				return nil
 			}},
-		{env: "FULFILLMENT_ACK_WAIT", flag: "ack-wait", def: "60s", usage: "how long an event taken by a worker that died (crash, kill) waits before redelivery; each handler may run half of it",
+		{env: "FULFILLMENT_ACK_WAIT", flag: "ack-wait", def: "10s", usage: "how long an event taken by a worker that died (crash, kill) waits before redelivery; a live handler keeps its event (in-progress acks every third of it) and may run max(30s, half of it)",
 			parse: func(c *config, v string) error {
 				d, err := time.ParseDuration(v)
 				if err != nil || d < 2*time.Second {
-					return errors.New("want a duration of at least 2s, such as 60s")
+					return errors.New("want a duration of at least 2s, such as 10s")
 				}
 				c.AckWait = d
 				return nil

@@ -51,8 +51,7 @@ func TestFaultStripe(t *testing.T) {
 	}
 
 	env := serviceEnv(t, stripeSrv.URL)
-	env["STRIPE_TIMEOUT"] = "1s"        // a hung request fails after 1 s
-	env["FULFILLMENT_ACK_WAIT"] = "20s" // handlers may take 10 s: stripe-go retries inside
+	env["STRIPE_TIMEOUT"] = "1s" // a hung request fails after 1 s
 	env["STRIPE_MAX_RPS"] = "200"
 	svc := startService(t, env)
 	dbPath := filepath.Join(env["FULFILLMENT_DATA_DIR"], "fulfillment.db")

@@ -319,9 +319,10 @@ func generatedEvents(t *testing.T, emu *stripeemu.Emulator, prefix string, n, it
 
 // ledger is what the database holds, read straight from the SQLite file.
 type ledger struct {
-	orders    map[string]int // checkout session id → rows in orders
-	lineItems map[string]int // checkout session id → rows in line_items
-	dead      map[string]int // event id → rows in dead_letters
+	orders    map[string]int       // checkout session id → rows in orders
+	lineItems map[string]int       // checkout session id → rows in line_items
+	dead      map[string]int       // event id → rows in dead_letters
+	created   map[string]time.Time // checkout session id → its order's created_at
 }
 
 // readLedger reads the SQLite file at path (with the program stopped, or
@@ -355,6 +356,24 @@ func readLedger(t *testing.T, path string) ledger {
 	scan(`SELECT checkout_session_id, count(*) FROM orders GROUP BY checkout_session_id`, l.orders)
 	scan(`SELECT o.checkout_session_id, count(*) FROM line_items li JOIN orders o ON o.id = li.order_id GROUP BY o.checkout_session_id`, l.lineItems)
 	scan(`SELECT event_id, count(*) FROM dead_letters GROUP BY event_id`, l.dead)
+	rows, err := db.Query(`SELECT checkout_session_id, min(created_at) FROM orders GROUP BY checkout_session_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	l.created = map[string]time.Time{}
+	for rows.Next() {
+		var id, at string
+		if err := rows.Scan(&id, &at); err != nil {
+			t.Fatal(err)
+		}
+		if l.created[id], err = time.Parse(time.RFC3339Nano, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 	return l
 }
 

@@ -408,7 +408,7 @@ func TestShutdownDuringBurst(t *testing.T) {
 	mu.Unlock()
 	t.Logf("%d of %d deliveries got a 2xx before the shutdown", len(got), n)
 	// A clean stop leaves no message delivered but unsettled: such a
-	// message would wait out AckWait (60 s) before the next start could
+	// message would wait out AckWait before the next start could
 	// take it.
 	ns, err := worker.StartEmbedded(worker.EmbeddedOptions{StoreDir: filepath.Join(env["FULFILLMENT_DATA_DIR"], "nats")})
 	if err != nil {

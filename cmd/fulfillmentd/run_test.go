@@ -211,13 +211,21 @@ func (s *service) get(t *testing.T, path string, v any) int {
 
 func newEmulator(t *testing.T) (*stripeemu.Emulator, *httptest.Server) {
 	t.Helper()
-	emu := stripeemu.New(stripeemu.Options{})
-	if err := emu.Seed(testdata.FS, "stripe"); err != nil {
-		t.Fatalf("seed: %v", err)
-	}
+	emu := newSeededEmulator(t, stripeemu.Options{})
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	return emu, srv
+}
+
+// newSeededEmulator is an emulator with options (latency, rate limit) and
+// the fixtures, not yet served.
+func newSeededEmulator(t *testing.T, opts stripeemu.Options) *stripeemu.Emulator {
+	t.Helper()
+	emu := stripeemu.New(opts)
+	if err := emu.Seed(testdata.FS, "stripe"); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	return emu
 }
 
 func serviceEnv(t *testing.T, stripeURL string) map[string]string {

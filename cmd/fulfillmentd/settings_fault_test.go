@@ -16,7 +16,7 @@ func TestFaultSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.NATSReplicas != 1 || cfg.AckWait != 60*time.Second || cfg.StripeTimeout != 20*time.Second {
+	if cfg.NATSReplicas != 1 || cfg.AckWait != 10*time.Second || cfg.StripeTimeout != 20*time.Second {
 		t.Errorf("defaults: replicas %d, ack wait %s, stripe timeout %s", cfg.NATSReplicas, cfg.AckWait, cfg.StripeTimeout)
 	}
 	if hc := cfg.stripeHTTPClient(); hc == nil || hc.Timeout != 20*time.Second {
