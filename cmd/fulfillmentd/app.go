@@ -24,7 +24,8 @@ import (
 // With worker.Backoff (exponential from 1 s, capped at 15 min, at least half
 // of each ceiling) the 41 waits between 42 deliveries add up to at least
 // 4 h 01 min (expected about 6 h, at most 8 h): a Stripe outage of a few
-// hours is ridden out. TestRetriesRideOutAnOutage checks the floor.
+// hours is ridden out. A rejected API key waits worker.AuthBackoff (from
+// 1 min): at least 4 h 45 min. TestRetriesRideOutAnOutage checks the floors.
 const maxDeliver = 42
 
 // app is one fulfillmentd process: receiver, workers, broker connection (and
