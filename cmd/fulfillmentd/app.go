@@ -160,6 +160,10 @@ func processEvents(proc *fulfillment.Processor, log *slog.Logger, obs *metrics) 
 			return fulfillment.Permanent(fmt.Errorf("decode event: %w", err))
 		}
 		res, err := proc.Process(ctx, ev)
+		if errors.Is(err, fulfillment.ErrUnauthorized) {
+			log.Error(stripeKeyProblem+"; the event is retried with a long backoff", "event_id", ev.ID,
+				"session_id", ev.Session.ID, "attempt", m.Attempt, "error", err)
+		}
 		if err != nil {
 			return err
 		}
@@ -169,6 +173,20 @@ func processEvents(proc *fulfillment.Processor, log *slog.Logger, obs *metrics) 
 			"stripe_calls", res.Calls, "attempt", m.Attempt, "duration_ms", time.Since(start).Milliseconds())
 		return nil
 	})
+}
+
+// stripeKeyProblem is what an operator reads when Stripe rejects the API
+// key (401) or its permissions (403): an outage of this service, never
+// printed with the key.
+const stripeKeyProblem = "Stripe rejected the API key: check STRIPE_SECRET_KEY / its permissions"
+
+// explainStripeKey puts stripeKeyProblem in front of an error that wraps
+// fulfillment.ErrUnauthorized; other errors are returned as they are.
+func explainStripeKey(err error) error {
+	if errors.Is(err, fulfillment.ErrUnauthorized) {
+		return fmt.Errorf("%s: %w", stripeKeyProblem, err)
+	}
+	return err
 }
 
 // ready reports whether the broker and the database (if the role has one)
