@@ -143,8 +143,10 @@ func TestPaceYieldsOnlyToRateLimits(t *testing.T) {
 			if got.RateLimit == 0 {
 				t.Fatal("no rate limit injected: nothing tested")
 			}
-			if minRate > maxRPS/2 {
-				t.Errorf("pace at least %.1f req/s after %d rate limits, want it halved (≤ %d)", minRate, got.RateLimit, maxRPS/2)
+			// Halved at least once; +1/rate per answer since cannot bring it
+			// back from 50 to 60 within this burst (that takes ~550 answers).
+			if c.Rate() > 0.6*maxRPS {
+				t.Errorf("pace %.1f req/s after %d rate limits, want it about halved (≤ %.0f)", c.Rate(), got.RateLimit, 0.6*maxRPS)
 			}
 		})
 	}
