@@ -32,8 +32,10 @@ func (m Message) EventType() string { return strings.TrimPrefix(m.Subject, Subje
 
 // Handler processes one message. It returns nil when the work is committed,
 // an error wrapped with fulfillment.Permanent when retrying cannot help, a
-// *fulfillment.RetryAfterError when it knows when to retry, and any other
-// error for a transient failure. The Pool decides what happens next.
+// *fulfillment.RetryAfterError when it knows when to retry, an error that
+// wraps fulfillment.ErrUnauthorized when Stripe rejected the API key (retried
+// after AuthBackoff), and any other error for a transient failure. The Pool
+// decides what happens next.
 type Handler interface {
 	Handle(ctx context.Context, m Message) error
 }
