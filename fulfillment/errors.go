@@ -9,8 +9,18 @@ import (
 // asked for does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrUnauthorized marks a failure because a dependency rejected this
+// service's credentials: Stripe answered 401 (a revoked or mistyped key) or
+// 403 (a restricted key without the permission). It is not permanent: no
+// event is at fault, and every one succeeds once an operator fixes the key.
+// The worker runtime retries such failures with a long backoff (an outage to
+// ride out and alert on, not a reason to dead-letter) and commands report
+// them as a configuration problem.
+var ErrUnauthorized = errors.New("credentials rejected")
+
 // PermanentError marks a failure that retrying cannot fix (a session Stripe
-// does not know, a revoked API key, an event that is not a Checkout event).
+// does not know, an event that is not a Checkout event). A rejected API key
+// is not one: see ErrUnauthorized.
 // The worker runtime terminates such a message and records a dead letter.
 type PermanentError struct{ Err error }
 

@@ -41,6 +41,38 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+// TestAuthBackoff: after a rejected API key, retries start at a minute and
+// double to the same cap; never sooner than Backoff for the same attempt.
+func TestAuthBackoff(t *testing.T) {
+	t.Parallel()
+	almostOne := func() float64 { return 0.999999 }
+	zero := func() float64 { return 0 }
+	tests := []struct {
+		attempt int
+		random  func() float64
+		min     time.Duration
+		max     time.Duration
+	}{
+		{1, zero, 30 * time.Second, 30 * time.Second},
+		{1, almostOne, 59 * time.Second, time.Minute},
+		{2, zero, time.Minute, time.Minute},
+		{4, almostOne, 479 * time.Second, 8 * time.Minute},
+		{5, zero, 450 * time.Second, 450 * time.Second}, // 16 min capped at 15
+		{5, almostOne, 899 * time.Second, 15 * time.Minute},
+		{1000, almostOne, 899 * time.Second, 15 * time.Minute},
+		{0, zero, 30 * time.Second, 30 * time.Second},
+	}
+	for _, tt := range tests {
+		got := worker.AuthBackoff(tt.attempt, tt.random)
+		if got < tt.min || got > tt.max {
+			t.Errorf("AuthBackoff(%d) = %s, want in [%s, %s]", tt.attempt, got, tt.min, tt.max)
+		}
+		if b := worker.Backoff(tt.attempt, tt.random); got < b {
+			t.Errorf("AuthBackoff(%d) = %s, shorter than Backoff's %s", tt.attempt, got, b)
+		}
+	}
+}
+
 func TestBackoffTotal(t *testing.T) {
 	t.Parallel()
 	zero := func() float64 { return 0 }

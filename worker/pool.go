@@ -34,8 +34,10 @@ func (m Message) EventType() string { return strings.TrimPrefix(m.Subject, Subje
 
 // Handler processes one message. It returns nil when the work is committed,
 // an error wrapped with fulfillment.Permanent when retrying cannot help, a
-// *fulfillment.RetryAfterError when it knows when to retry, and any other
-// error for a transient failure. The Pool decides what happens next.
+// *fulfillment.RetryAfterError when it knows when to retry, an error that
+// wraps fulfillment.ErrUnauthorized when Stripe rejected the API key (retried
+// after AuthBackoff), and any other error for a transient failure. The Pool
+// decides what happens next.
 type Handler interface {
 	Handle(ctx context.Context, m Message) error
 }
@@ -82,7 +84,11 @@ type Pool struct {
 	MaxDeliver int
 	// Backoff gives the retry delay after a failed attempt; nil → Backoff
 	// with math/rand/v2. A longer RetryAfterError wins.
-	Backoff     func(attempt int) time.Duration
+	Backoff func(attempt int) time.Duration
+	// AuthBackoff gives the retry delay after a failure that wraps
+	// fulfillment.ErrUnauthorized (Stripe rejected the API key); nil →
+	// AuthBackoff with math/rand/v2. Backoff's delay wins if longer.
+	AuthBackoff func(attempt int) time.Duration
 	DeadLetters DeadLetters // required
 	// Conn, if set, is the connection Consumer uses: the naks of handlers
 	// canceled at the end of ShutdownGrace are then confirmed by the server
@@ -225,6 +231,7 @@ type runner struct {
 	log            *slog.Logger
 	now            func() time.Time
 	backoff        func(int) time.Duration
+	authBackoff    func(int) time.Duration
 	workers        int
 	maxDeliver     int // ≤ 0: unlimited
 	ackWait        time.Duration
@@ -247,6 +254,7 @@ func (p *Pool) runner() (*runner, error) {
 		log:            p.Log,
 		now:            p.Now,
 		backoff:        p.Backoff,
+		authBackoff:    p.AuthBackoff,
 		workers:        p.Workers,
 		maxDeliver:     p.MaxDeliver,
 		ackWait:        DefaultAckWait,
@@ -262,6 +270,9 @@ func (p *Pool) runner() (*runner, error) {
 	}
 	if r.backoff == nil {
 		r.backoff = func(attempt int) time.Duration { return Backoff(attempt, rand.Float64) }
+	}
+	if r.authBackoff == nil {
+		r.authBackoff = func(attempt int) time.Duration { return AuthBackoff(attempt, rand.Float64) }
 	}
 	if r.workers <= 0 {
 		r.workers = DefaultWorkers
@@ -442,9 +453,13 @@ func (r *runner) settle(d *delivery, herr error) (outcome string, delay time.Dur
 	}
 }
 
-// retryDelay is Backoff(attempt), or a RetryAfterError's delay if longer.
+// retryDelay is Backoff(attempt), or AuthBackoff(attempt) or a
+// RetryAfterError's delay if longer.
 func (r *runner) retryDelay(attempt int, err error) time.Duration {
 	d := r.backoff(attempt)
+	if errors.Is(err, fulfillment.ErrUnauthorized) {
+		d = max(d, r.authBackoff(attempt))
+	}
 	if ra, ok := errors.AsType[*fulfillment.RetryAfterError](err); ok && ra.RetryAfter() > d {
 		d = ra.RetryAfter()
 	}

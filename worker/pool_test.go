@@ -25,11 +25,13 @@ func TestPoolOutcomes(t *testing.T) {
 	errTransient := errors.New("stripe: connection reset")
 	errUnknown := fulfillment.Permanent(errors.New("no such checkout session: cs_test_gone"))
 	retryLater := &fulfillment.RetryAfterError{Err: errors.New("stripe: 429 rate limited"), After: 400 * time.Millisecond}
+	badKey := fmt.Errorf("retrieve checkout session: %w: stripe 401", fulfillment.ErrUnauthorized)
 
 	tests := []struct {
 		name        string
 		results     []error       // handler's answers, per attempt
 		backoff     time.Duration // Pool.Backoff
+		authBackoff time.Duration // Pool.AuthBackoff; 0 → the default (a minute and more)
 		dlFailures  int           // first RecordDeadLetter calls that fail
 		wantCalls   int
 		wantLetters int
@@ -45,6 +47,10 @@ func TestPoolOutcomes(t *testing.T) {
 			wantCalls: 3, wantLetters: 1, wantError: "connection reset"},
 		{name: "retry-after beats a shorter backoff", results: []error{fmt.Errorf("list line items: %w", retryLater), nil},
 			backoff: 10 * time.Millisecond, wantCalls: 2, wantGap: 400 * time.Millisecond},
+		{name: "rejected key waits the auth backoff, not dead-lettered", results: []error{badKey, badKey, nil},
+			backoff: 10 * time.Millisecond, authBackoff: 300 * time.Millisecond, wantCalls: 3, wantGap: 300 * time.Millisecond},
+		{name: "rejected key at max deliver is dead-lettered", results: []error{badKey},
+			backoff: 10 * time.Millisecond, authBackoff: 50 * time.Millisecond, wantCalls: 3, wantLetters: 1, wantError: "credentials rejected"},
 		{name: "failed dead letter is retried", results: []error{errUnknown}, backoff: 50 * time.Millisecond, dlFailures: 1,
 			wantCalls: 2, wantLetters: 1, wantError: "cs_test_gone"},
 	}
@@ -57,7 +63,7 @@ func TestPoolOutcomes(t *testing.T) {
 			dls := &deadLetters{failures: tt.dlFailures}
 			stop := runPool(t, &worker.Pool{
 				Consumer: e.cons, Handler: h, Workers: 2, MaxDeliver: 3,
-				Backoff: fixedBackoff(tt.backoff), DeadLetters: dls, Log: testLog(),
+				Backoff: fixedBackoff(tt.backoff), AuthBackoff: fixedBackoff(tt.authBackoff), DeadLetters: dls, Log: testLog(),
 			})
 
 			e.waitSettled(t)

@@ -24,7 +24,8 @@ import (
 // With worker.Backoff (exponential from 1 s, capped at 15 min, at least half
 // of each ceiling) the 41 waits between 42 deliveries add up to at least
 // 4 h 01 min (expected about 6 h, at most 8 h): a Stripe outage of a few
-// hours is ridden out. TestRetriesRideOutAnOutage checks the floor.
+// hours is ridden out. A rejected API key waits worker.AuthBackoff (from
+// 1 min): at least 4 h 45 min. TestRetriesRideOutAnOutage checks the floors.
 const maxDeliver = 42
 
 // app is one fulfillmentd process: receiver, workers, broker connection (and
@@ -197,6 +198,10 @@ func processEvents(proc *fulfillment.Processor, log *slog.Logger, obs *metrics) 
 			return fulfillment.Permanent(fmt.Errorf("decode event: %w", err))
 		}
 		res, err := proc.Process(ctx, ev)
+		if errors.Is(err, fulfillment.ErrUnauthorized) {
+			log.Error(stripeKeyProblem+"; the event is retried with a long backoff", "event_id", ev.ID,
+				"session_id", ev.Session.ID, "attempt", m.Attempt, "error", err)
+		}
 		if err != nil {
 			return err
 		}
@@ -206,6 +211,20 @@ func processEvents(proc *fulfillment.Processor, log *slog.Logger, obs *metrics) 
 			"stripe_calls", res.Calls, "attempt", m.Attempt, "duration_ms", time.Since(start).Milliseconds())
 		return nil
 	})
+}
+
+// stripeKeyProblem is what an operator reads when Stripe rejects the API
+// key (401) or its permissions (403): an outage of this service, never
+// printed with the key.
+const stripeKeyProblem = "Stripe rejected the API key: check STRIPE_SECRET_KEY / its permissions"
+
+// explainStripeKey puts stripeKeyProblem in front of an error that wraps
+// fulfillment.ErrUnauthorized; other errors are returned as they are.
+func explainStripeKey(err error) error {
+	if errors.Is(err, fulfillment.ErrUnauthorized) {
+		return fmt.Errorf("%s: %w", stripeKeyProblem, err)
+	}
+	return err
 }
 
 // ready reports whether the broker and the database (if the role has one)

@@ -86,7 +86,7 @@ func crossSellsCheck(ctx context.Context, args []string, getenv func(string) str
 		case errors.Is(err, fulfillment.ErrNotFound):
 			catalog[id] = nil
 		case err != nil:
-			return fmt.Errorf("cross-sells check: %w", err)
+			return fmt.Errorf("cross-sells check: %w", explainStripeKey(err))
 		default:
 			catalog[id] = &p
 		}

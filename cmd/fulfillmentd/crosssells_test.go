@@ -210,7 +210,7 @@ func TestCrossSellsCheck(t *testing.T) {
 		{name: "needs the key and the pairs, not the webhook secret", env: map[string]string{},
 			wantErr: "STRIPE_SECRET_KEY is required"},
 		{name: "Stripe refuses the key", env: merge(env(fixturePairs), map[string]string{"STRIPE_SECRET_KEY": "sk_test_"}),
-			wantErr: "retrieve product"},
+			wantErr: stripeKeyProblem + ": retrieve product"},
 		{name: "unknown subcommand", env: env(fixturePairs), args: []string{"--nope"}, wantErr: "flag provided but not defined"},
 	}
 	for _, tt := range tests {

@@ -31,6 +31,7 @@ type metrics struct {
 	eventSeconds   prometheus.Histogram
 	stripeRequests *prometheus.CounterVec
 	stripeSeconds  *prometheus.HistogramVec
+	stripeAuth     *prometheus.CounterVec
 	limiterWait    prometheus.Histogram
 }
 
@@ -65,13 +66,17 @@ func newMetrics() *metrics {
 			Help:    "Stripe API request latency by endpoint.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
 		}, []string{"endpoint"}),
+		stripeAuth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fulfillmentd_stripe_auth_errors_total",
+			Help: "Stripe API answers 401 (API key invalid or revoked) and 403 (key lacks a permission) by status: check STRIPE_SECRET_KEY. Alert on any increase.",
+		}, []string{"status"}),
 		limiterWait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "fulfillmentd_stripe_rate_limiter_wait_seconds",
 			Help:    "Time requests waited for the shared Stripe rate limiter (STRIPE_MAX_RPS).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 3, 10),
 		}),
 	}
-	reg.MustRegister(m.webhooks, m.webhookSeconds, m.events, m.eventSeconds, m.stripeRequests, m.stripeSeconds, m.limiterWait,
+	reg.MustRegister(m.webhooks, m.webhookSeconds, m.events, m.eventSeconds, m.stripeRequests, m.stripeSeconds, m.stripeAuth, m.limiterWait,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.unauthorized = newUnauthorized(reg)
 	return m
@@ -116,6 +121,9 @@ func (m *metrics) stripeTransport(next http.RoundTripper) http.RoundTripper {
 			status = strconv.Itoa(resp.StatusCode)
 		}
 		m.stripeRequests.WithLabelValues(endpoint, status).Inc()
+		if err == nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+			m.stripeAuth.WithLabelValues(status).Inc()
+		}
 		return resp, err
 	})
 }

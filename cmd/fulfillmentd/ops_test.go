@@ -305,6 +305,11 @@ func TestReconcile(t *testing.T) {
 			t.Errorf("fulfillmentd %s succeeded:\n%s", strings.Join(bad, " "), out)
 		}
 	}
+	badKey := maps.Clone(env)
+	badKey["STRIPE_SECRET_KEY"] = "sk_test_"
+	if out, err := command(t, badKey, "reconcile"); err == nil || !strings.Contains(err.Error(), stripeKeyProblem) {
+		t.Errorf("reconcile with a rejected key: %v, want an error that says %q\n%s", err, stripeKeyProblem, out)
+	}
 }
 
 // TestServeReconcileEvery: with --reconcile-every, serve finds a completed

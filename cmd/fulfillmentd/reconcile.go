@@ -103,7 +103,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	sum, err := r.Run(ctx, since, *dryRun)
 	if err != nil {
-		return err
+		return explainStripeKey(err)
 	}
 	fmt.Fprintf(stdout, "summary: checked %d, missing %d, lagging %d, %s %d (%d built from the session), in flight %d, dead letters %d\n",
 		sum.Checked, sum.Missing, sum.Lagging, verb, sum.Enqueued, sum.Synthesized, sum.InFlight, sum.DeadLettered)

@@ -8,17 +8,26 @@ import (
 )
 
 // TestRetriesRideOutAnOutage: an event whose every attempt fails (Stripe
-// down) is retried for at least 4 hours before it becomes a dead letter,
-// and for a finite time.
+// down, or rejecting the API key) is retried for at least 4 hours before it
+// becomes a dead letter, and for a finite time.
 func TestRetriesRideOutAnOutage(t *testing.T) {
 	t.Parallel()
-	least := worker.BackoffTotal(maxDeliver, func() float64 { return 0 })
-	most := worker.BackoffTotal(maxDeliver, func() float64 { return 0.999999 })
-	t.Logf("%d deliveries span %s to %s of backoff", maxDeliver, least, most)
-	if least < 4*time.Hour {
-		t.Errorf("%d deliveries: retries give up after %s, want at least 4h", maxDeliver, least)
+	tests := []struct {
+		outage string
+		total  func(deliveries int, random func() float64) time.Duration
+	}{
+		{"Stripe down", worker.BackoffTotal},
+		{"API key rejected", worker.AuthBackoffTotal},
 	}
-	if most > 12*time.Hour {
-		t.Errorf("%d deliveries: retries may last %s, want a dead letter within 12h", maxDeliver, most)
+	for _, tt := range tests {
+		least := tt.total(maxDeliver, func() float64 { return 0 })
+		most := tt.total(maxDeliver, func() float64 { return 0.999999 })
+		t.Logf("%s: %d deliveries span %s to %s of backoff", tt.outage, maxDeliver, least, most)
+		if least < 4*time.Hour {
+			t.Errorf("%s: %d deliveries: retries give up after %s, want at least 4h", tt.outage, maxDeliver, least)
+		}
+		if most > 12*time.Hour {
+			t.Errorf("%s: %d deliveries: retries may last %s, want a dead letter within 12h", tt.outage, maxDeliver, most)
+		}
 	}
 }

@@ -179,6 +179,9 @@ func reconcileEvery(r *fulfillment.Reconciler, every, window time.Duration, wake
 			switch {
 			case ctx.Err() != nil:
 				return nil
+			case errors.Is(err, fulfillment.ErrUnauthorized):
+				log.Error(stripeKeyProblem+"; periodic reconcile failed, next run at the next interval", "error", err, "every", every)
+				continue
 			case err != nil:
 				log.Warn("periodic reconcile failed; next run at the next interval", "error", err, "every", every)
 				continue

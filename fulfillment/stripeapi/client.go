@@ -112,7 +112,8 @@ func New(cfg Config) *Client {
 // retries included.
 func (c *Client) Requests() int64 { return c.requests.Load() }
 
-// RateLimited is the number of 429 answers this Client has received.
+// RateLimited is the number of rate-limit 429 answers this Client has
+// received (429 lock_timeout, which says nothing about the pace, not counted).
 func (c *Client) RateLimited() int64 { return c.throttle.limited.Load() }
 
 // Rate is the current pace in requests per second: MaxRPS, or less for a

@@ -293,9 +293,9 @@ func TestErrors(t *testing.T) {
 		{name: "unknown session", call: session("cs_test_nope"), permanent: true, notFound: true, requests: 1},
 		{name: "unknown session, line items", call: lineItems("cs_test_nope"), permanent: true, notFound: true, requests: 1},
 		{name: "empty session id", call: session(""), permanent: true, requests: 0},
-		{name: "bad key", key: "sk_", call: session("cs_test_digital"), permanent: true, requests: 1},
-		{name: "publishable key", key: "pk_test_abcdefgh", call: lineItems("cs_test_digital"), permanent: true, requests: 1},
-		{name: "403", failN: 1, failStatus: 403, call: session("cs_test_digital"), permanent: true, requests: 1},
+		{name: "bad key", key: "sk_", call: session("cs_test_digital"), requests: 1}, // ErrUnauthorized: errors_test.go
+		{name: "publishable key", key: "pk_test_abcdefgh", call: lineItems("cs_test_digital"), requests: 1},
+		{name: "403", failN: 1, failStatus: 403, call: session("cs_test_digital"), requests: 1},
 		{name: "400", failN: 1, failStatus: 400, call: lineItems("cs_test_digital"), permanent: true, requests: 1},
 		// stripe-go retries 5xx on GET: one failure is absorbed.
 		{name: "500 once: retried by stripe-go", failN: 1, failStatus: 500, call: lineItems("cs_test_crosssell"), ok: true, requests: 2},

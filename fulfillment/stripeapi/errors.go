@@ -17,15 +17,21 @@ const DefaultRetryAfter = 2 * time.Second
 
 // classify wraps err, from stripe-go, with op and the domain's retry
 // semantics:
-//   - 429 (rate_limit; stripe-go does not retry those) → *fulfillment.RetryAfterError,
-//     After from Retry-After or DefaultRetryAfter;
+//   - 429 lock_timeout (another request holds the object's lock; stripe-go
+//     has already retried it) and 409 → transient (plain error): no
+//     rate limit, nothing to slow down for;
+//   - other 429s (rate_limit; stripe-go does not retry those) →
+//     *fulfillment.RetryAfterError, After from Retry-After or DefaultRetryAfter;
+//   - 401 (invalid or revoked key) and 403 (a key without the permission) →
+//     transient, and errors.Is(err, fulfillment.ErrUnauthorized): an outage
+//     an operator fixes, which the worker pool rides out with a long backoff;
 //   - 404 → permanent, and errors.Is(err, fulfillment.ErrNotFound);
-//   - other 4xx (400 invalid request, 401 bad key, 403 permission) except
-//     409 → permanent;
-//   - 409, 5xx, network errors, timeouts → transient (plain error); stripe-go
+//   - other 4xx (400 invalid request) → permanent;
+//   - 5xx, network errors, timeouts → transient (plain error); stripe-go
 //     has already retried them MaxNetworkRetries times.
 //
-// The *stripe.Error stays reachable with errors.As.
+// The *stripe.Error stays reachable with errors.As. Stripe's messages show
+// a rejected key redacted (sk_test_****abcd); classify adds nothing of it.
 func classify(op string, err error) error {
 	var se *stripe.Error
 	if !errors.As(err, &se) {
@@ -34,12 +40,14 @@ func classify(op string, err error) error {
 	wrapped := fmt.Errorf("%s: %w", op, stripeError{se})
 	status := se.HTTPStatusCode
 	switch {
-	case status == http.StatusTooManyRequests || se.Code == stripe.ErrorCodeRateLimit:
-		return &fulfillment.RetryAfterError{Err: wrapped, After: retryAfter(se)}
-	case status == http.StatusNotFound:
-		return fulfillment.Permanent(fmt.Errorf("%s: %w: %w", op, fulfillment.ErrNotFound, stripeError{se}))
 	case status == http.StatusConflict || se.Code == stripe.ErrorCodeLockTimeout:
 		return wrapped
+	case status == http.StatusTooManyRequests || se.Code == stripe.ErrorCodeRateLimit:
+		return &fulfillment.RetryAfterError{Err: wrapped, After: retryAfter(se)}
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return fmt.Errorf("%s: %w: %w", op, fulfillment.ErrUnauthorized, stripeError{se})
+	case status == http.StatusNotFound:
+		return fulfillment.Permanent(fmt.Errorf("%s: %w: %w", op, fulfillment.ErrNotFound, stripeError{se}))
 	case status >= 400 && status < 500:
 		return fulfillment.Permanent(wrapped)
 	default:
