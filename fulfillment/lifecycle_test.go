@@ -248,6 +248,12 @@ func TestLifecycleConcurrent(t *testing.T) {
 					t.Fatalf("trial %d: %v", trial, err)
 				}
 				sc.check(t, l, id, fmt.Sprintf("trial %d", trial))
+				// Events of one session wait for each other in the
+				// Processor: however many arrive at once, a session of up
+				// to 10 lines costs one Stripe request.
+				if got := l.emu.RequestsFor("/v1/checkout/sessions/" + id); sc.items <= 10 && got != 1 {
+					t.Errorf("trial %d: %d Stripe requests for %d events at once, want 1", trial, got, 2*len(evs))
+				}
 			}
 		})
 	}

@@ -83,6 +83,8 @@ type Processor struct {
 	CrossSells CrossSells
 	Now        func() time.Time
 	Log        *slog.Logger
+
+	sessions sessionLocks // one event per session at a time (saves Stripe calls)
 }
 
 // Result is what Process did.
@@ -114,6 +116,11 @@ func (p *Processor) Process(ctx context.Context, ev Event) (Result, error) {
 	if !Handles(ev.Type) {
 		return Result{}, Permanent(fmt.Errorf("event %s: type %q is not a checkout payment event", ev.ID, ev.Type))
 	}
+	unlock, err := p.sessions.lock(ctx, ev.Session.ID)
+	if err != nil {
+		return Result{}, fmt.Errorf("wait for session %s: %w", ev.Session.ID, err)
+	}
+	defer unlock()
 	var res Result
 	existing, err := p.Orders.OrderBySession(ctx, ev.Session.ID)
 	switch {
