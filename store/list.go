@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -12,9 +11,6 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 )
-
-// ErrBadCursor says a ListParams.After is not a cursor this store handed out.
-var ErrBadCursor = errors.New("malformed cursor")
 
 // Page sizes of ListOrders.
 const (
@@ -54,7 +50,7 @@ type Page struct {
 //
 // A cursor is the decimal change_seq of the last order returned ("" and "0"
 // are the start). Consumers must treat it as opaque. A malformed cursor is
-// an error wrapping ErrBadCursor.
+// a fulfillment.ErrBadRequest.
 func (db *DB) ListOrders(ctx context.Context, p ListParams) (Page, error) {
 	after, err := parseCursor(p.After)
 	if err != nil {
@@ -133,7 +129,8 @@ func parseCursor(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 || s[0] == '+' {
-		return 0, fmt.Errorf("list orders: cursor %q: %w", s, ErrBadCursor)
+		return 0, &fulfillment.Error{Code: fulfillment.CodeBadRequest, Detail: "after: not a cursor this server issued",
+			Err: fmt.Errorf("list orders: cursor %q: malformed cursor", s)}
 	}
 	return n, nil
 }

@@ -113,8 +113,8 @@ func TestListOrders(t *testing.T) {
 	})
 	t.Run("malformed cursors", func(t *testing.T) {
 		for _, c := range []string{"abc", "-1", "+1", "1.5", " 1", "1 ", "0x10", "99999999999999999999"} {
-			if _, err := db.ListOrders(ctx, ListParams{After: c}); !errors.Is(err, ErrBadCursor) {
-				t.Errorf("cursor %q: error %v, want ErrBadCursor", c, err)
+			if _, err := db.ListOrders(ctx, ListParams{After: c}); !errors.Is(err, fulfillment.ErrBadRequest) {
+				t.Errorf("cursor %q: error %v, want ErrBadRequest", c, err)
 			}
 		}
 	})
