@@ -5,41 +5,11 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 )
-
-// Page sizes of ListOrders.
-const (
-	DefaultLimit = 100
-	MaxLimit     = 500
-)
-
-// ListParams selects a page of the order change feed.
-type ListParams struct {
-	// After is the cursor to continue from: a Page's NextCursor, or "" for
-	// the start of the feed.
-	After string
-	// Limit is the page size, 1..MaxLimit; 0 (or less) means DefaultLimit,
-	// more than MaxLimit means MaxLimit.
-	Limit int
-	// Status keeps only orders in this status; "" keeps all.
-	Status fulfillment.Status
-	// UpdatedSince keeps only orders last updated at or after this time;
-	// zero keeps all.
-	UpdatedSince time.Time
-}
-
-// Page is one page of the order change feed.
-type Page struct {
-	Orders []fulfillment.Order
-	// NextCursor is always set: the After of the next page. On an empty page
-	// it is the cursor asked for, so a consumer keeps polling with it.
-	NextCursor string
-}
 
 // ListOrders returns orders in the order of their latest change, oldest
 // first. Every change of an order gives it a new, larger position in the
@@ -51,22 +21,22 @@ type Page struct {
 // A cursor is the decimal change_seq of the last order returned ("" and "0"
 // are the start). Consumers must treat it as opaque. A malformed cursor is
 // a fulfillment.ErrBadRequest.
-func (db *DB) ListOrders(ctx context.Context, p ListParams) (Page, error) {
+func (db *DB) ListOrders(ctx context.Context, p fulfillment.ListParams) (fulfillment.Page, error) {
 	after, err := parseCursor(p.After)
 	if err != nil {
-		return Page{}, err
+		return fulfillment.Page{}, err
 	}
 	limit := p.Limit
 	switch {
 	case limit <= 0:
-		limit = DefaultLimit
-	case limit > MaxLimit:
-		limit = MaxLimit
+		limit = fulfillment.DefaultListLimit
+	case limit > fulfillment.MaxListLimit:
+		limit = fulfillment.MaxListLimit
 	}
 
 	tx, err := db.reader.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return Page{}, fmt.Errorf("list orders: begin: %w", err)
+		return fulfillment.Page{}, fmt.Errorf("list orders: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 
@@ -82,9 +52,9 @@ func (db *DB) ListOrders(ctx context.Context, p ListParams) (Page, error) {
 	err = tx.SelectContext(ctx, &rows, `SELECT `+orderColumns+` FROM orders
 		WHERE `+where+` ORDER BY change_seq LIMIT ?`, append(args, limit)...)
 	if err != nil {
-		return Page{}, fmt.Errorf("list orders: %w", err)
+		return fulfillment.Page{}, fmt.Errorf("list orders: %w", err)
 	}
-	page := Page{Orders: []fulfillment.Order{}, NextCursor: formatCursor(after)}
+	page := fulfillment.Page{Orders: []fulfillment.Order{}, NextCursor: formatCursor(after)}
 	if len(rows) == 0 {
 		return page, nil
 	}
@@ -96,11 +66,11 @@ func (db *DB) ListOrders(ctx context.Context, p ListParams) (Page, error) {
 	query, args, err := sqlx.In(`SELECT `+lineItemColumns+` FROM line_items
 		WHERE order_id IN (?) ORDER BY order_id, position`, ids)
 	if err != nil {
-		return Page{}, fmt.Errorf("list orders: line items query: %w", err)
+		return fulfillment.Page{}, fmt.Errorf("list orders: line items query: %w", err)
 	}
 	var itemRows []lineItemRow
 	if err := tx.SelectContext(ctx, &itemRows, query, args...); err != nil {
-		return Page{}, fmt.Errorf("list orders: line items: %w", err)
+		return fulfillment.Page{}, fmt.Errorf("list orders: line items: %w", err)
 	}
 	byOrder := make(map[string][]lineItemRow, len(rows))
 	for _, it := range itemRows {
@@ -111,13 +81,13 @@ func (db *DB) ListOrders(ctx context.Context, p ListParams) (Page, error) {
 	for i, r := range rows {
 		o, err := r.order()
 		if err != nil {
-			return Page{}, fmt.Errorf("list orders: %w", err)
+			return fulfillment.Page{}, fmt.Errorf("list orders: %w", err)
 		}
 		o.LineItems = lineItems(byOrder[r.ID])
 		page.Orders[i] = o
 	}
 	if err := attachWarehouse(ctx, tx, page.Orders); err != nil {
-		return Page{}, fmt.Errorf("list orders: %w", err)
+		return fulfillment.Page{}, fmt.Errorf("list orders: %w", err)
 	}
 	page.NextCursor = formatCursor(rows[len(rows)-1].ChangeSeq)
 	return page, nil

@@ -390,7 +390,7 @@ func TestFeedOverHTTPMissesNothingWhileWriting(t *testing.T) {
 	}
 	wg.Wait()
 
-	final, err := api.db.ListOrders(context.Background(), store.ListParams{Limit: store.MaxLimit})
+	final, err := api.db.ListOrders(context.Background(), fulfillment.ListParams{Limit: fulfillment.MaxListLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
