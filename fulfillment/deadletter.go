@@ -1,7 +1,6 @@
 package fulfillment
 
 import (
-	"errors"
 	"strings"
 	"time"
 )
@@ -31,11 +30,6 @@ type Signatures struct {
 	Stripe      string // the delivery's Stripe-Signature header
 	Fulfillment string // fulfillmentd's own signature (the Fulfillment-Signature header)
 }
-
-// ErrUntrusted is wrapped by the error of a message that carried no valid
-// signature: it is dead-lettered, never processed. A dead letter's Error
-// starts with its text.
-var ErrUntrusted = errors.New("untrusted message")
 
 // Retriable reports whether a retry of the dead letter can get past the
 // worker's signature check: it kept signatures, and was not refused for

@@ -228,16 +228,6 @@ func orderFrom(s Session, status Status, payment PaymentStatus) Order {
 	}
 }
 
-func (p *Processor) now() time.Time {
-	if p.Now != nil {
-		return p.Now().UTC()
-	}
-	return time.Now().UTC()
-}
+func (p *Processor) now() time.Time { return NowOr(p.Now).UTC() }
 
-func (p *Processor) logger() *slog.Logger {
-	if p.Log != nil {
-		return p.Log
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func (p *Processor) logger() *slog.Logger { return LoggerOr(p.Log) }

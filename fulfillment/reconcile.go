@@ -335,16 +335,6 @@ func (r *Reconciler) progress(sum ReconcileSummary) {
 	}
 }
 
-func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now().UTC()
-	}
-	return time.Now().UTC()
-}
+func (r *Reconciler) now() time.Time { return NowOr(r.Now).UTC() }
 
-func (r *Reconciler) logger() *slog.Logger {
-	if r.Log != nil {
-		return r.Log
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func (r *Reconciler) logger() *slog.Logger { return LoggerOr(r.Log) }

@@ -4,8 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -16,36 +14,6 @@ import (
 // (in_fulfillment) and reports shipments against its line items
 // (partially_shipped, then shipped). The rules are pure functions of the
 // order; stores persist what they return.
-
-// Errors of warehouse transitions. Test with errors.Is; the *TransitionError
-// carries a sentence for the warehouse.
-var (
-	// ErrConflict: the order's state forbids the change (canceled, not
-	// paid, already shipped).
-	ErrConflict = errors.New("order state conflict")
-	// ErrInvalid: the request cannot apply to this order as given (unknown
-	// line item, more than is left to ship, missing carrier).
-	ErrInvalid = errors.New("invalid request for this order")
-)
-
-// TransitionError is a warehouse change an order refuses.
-type TransitionError struct {
-	Kind   error  // ErrConflict or ErrInvalid
-	Detail string // what the warehouse should know, one sentence
-}
-
-func (e *TransitionError) Error() string { return e.Detail }
-
-// Is makes errors.Is(err, ErrConflict) and errors.Is(err, ErrInvalid) work.
-func (e *TransitionError) Is(target error) bool { return target == e.Kind }
-
-func conflict(format string, args ...any) error {
-	return &TransitionError{Kind: ErrConflict, Detail: fmt.Sprintf(format, args...)}
-}
-
-func invalid(format string, args ...any) error {
-	return &TransitionError{Kind: ErrInvalid, Detail: fmt.Sprintf(format, args...)}
-}
 
 // Acknowledgement records that a warehouse has taken the order.
 type Acknowledgement struct {
@@ -114,11 +82,11 @@ func (o Order) Acknowledge(by string, at time.Time) (next Order, changed bool, e
 func notShippable(o Order) error {
 	switch o.Status {
 	case StatusCanceled:
-		return conflict("order %s is canceled", o.ID)
+		return Errorf(CodeConflict, "order %s is canceled", o.ID)
 	case StatusAwaitingPayment:
-		return conflict("order %s is not paid yet (%s)", o.ID, o.Status)
+		return Errorf(CodeConflict, "order %s is not paid yet (%s)", o.ID, o.Status)
 	}
-	return conflict("order %s is %s", o.ID, o.Status)
+	return Errorf(CodeConflict, "order %s is %s", o.ID, o.Status)
 }
 
 // Ship returns the order with the shipment req added by the warehouse named
@@ -143,7 +111,7 @@ func (o Order) Ship(req ShipmentRequest, by string, at time.Time) (next Order, s
 	switch o.Status {
 	case StatusReadyToShip, StatusInFulfillment, StatusPartiallyShipped:
 	case StatusShipped:
-		return o, Shipment{}, false, conflict("order %s has shipped in full already", o.ID)
+		return o, Shipment{}, false, Errorf(CodeConflict, "order %s has shipped in full already", o.ID)
 	default:
 		return o, Shipment{}, false, notShippable(o)
 	}
@@ -160,7 +128,7 @@ func (o Order) Ship(req ShipmentRequest, by string, at time.Time) (next Order, s
 			}
 		}
 		if len(lines) == 0 {
-			return o, Shipment{}, false, conflict("order %s has nothing left to ship", o.ID)
+			return o, Shipment{}, false, Errorf(CodeConflict, "order %s has nothing left to ship", o.ID)
 		}
 	} else {
 		lines = append([]ShipmentLine(nil), lines...)
@@ -169,13 +137,13 @@ func (o Order) Ship(req ShipmentRequest, by string, at time.Time) (next Order, s
 			n, known := left[l.LineItemID]
 			switch {
 			case !known:
-				return o, Shipment{}, false, invalid("order %s has no line item %q", o.ID, l.LineItemID)
+				return o, Shipment{}, false, Errorf(CodeInvalid, "order %s has no line item %q", o.ID, l.LineItemID)
 			case seen[l.LineItemID]:
-				return o, Shipment{}, false, invalid("line item %s is listed twice", l.LineItemID)
+				return o, Shipment{}, false, Errorf(CodeInvalid, "line item %s is listed twice", l.LineItemID)
 			case l.Quantity < 1:
-				return o, Shipment{}, false, invalid("line item %s: quantity %d, want at least 1", l.LineItemID, l.Quantity)
+				return o, Shipment{}, false, Errorf(CodeInvalid, "line item %s: quantity %d, want at least 1", l.LineItemID, l.Quantity)
 			case l.Quantity > n:
-				return o, Shipment{}, false, invalid("line item %s: %d left to ship, asked to ship %d", l.LineItemID, n, l.Quantity)
+				return o, Shipment{}, false, Errorf(CodeInvalid, "line item %s: %d left to ship, asked to ship %d", l.LineItemID, n, l.Quantity)
 			}
 			seen[l.LineItemID] = true
 		}
@@ -208,23 +176,23 @@ func (r ShipmentRequest) validate() error {
 		{"carrier", r.Carrier}, {"tracking_number", r.TrackingNumber}, {"tracking_url", r.TrackingURL},
 	} {
 		if i := controlAt(f.value); i >= 0 {
-			return invalid("%s: control character at byte %d: want printable text (no C0/C1 controls or DEL)", f.name, i)
+			return Errorf(CodeInvalid, "%s: control character at byte %d: want printable text (no C0/C1 controls or DEL)", f.name, i)
 		}
 	}
 	switch {
 	case r.Carrier == "":
-		return invalid("carrier is required")
+		return Errorf(CodeInvalid, "carrier is required")
 	case r.TrackingNumber == "":
-		return invalid("tracking_number is required")
+		return Errorf(CodeInvalid, "tracking_number is required")
 	case len(r.Carrier) > maxCarrierLen || !utf8.ValidString(r.Carrier):
-		return invalid("carrier: want at most %d bytes of text", maxCarrierLen)
+		return Errorf(CodeInvalid, "carrier: want at most %d bytes of text", maxCarrierLen)
 	case len(r.TrackingNumber) > maxTrackingLen || !utf8.ValidString(r.TrackingNumber):
-		return invalid("tracking_number: want at most %d bytes of text", maxTrackingLen)
+		return Errorf(CodeInvalid, "tracking_number: want at most %d bytes of text", maxTrackingLen)
 	}
 	if r.TrackingURL != "" {
 		u, err := url.Parse(r.TrackingURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(r.TrackingURL) > maxURLLen {
-			return invalid("tracking_url: want an http(s) URL of at most %d bytes", maxURLLen)
+			return Errorf(CodeInvalid, "tracking_url: want an http(s) URL of at most %d bytes", maxURLLen)
 		}
 	}
 	return nil

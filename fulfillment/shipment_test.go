@@ -45,9 +45,9 @@ func TestAcknowledge(t *testing.T) {
 				t.Fatalf("err %v, want %v", err, tt.wantErr)
 			}
 			if err != nil {
-				var te *TransitionError
+				var te *Error
 				if !errors.As(err, &te) || !strings.Contains(te.Detail, o.ID) {
-					t.Errorf("error %v: want a *TransitionError naming the order", err)
+					t.Errorf("error %v: want an *Error naming the order", err)
 				}
 				return
 			}

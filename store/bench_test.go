@@ -58,7 +58,7 @@ func BenchmarkListOrders(b *testing.B) {
 	}
 	cursor := ""
 	for b.Loop() {
-		page, err := db.ListOrders(ctx, ListParams{After: cursor, Limit: 100})
+		page, err := db.ListOrders(ctx, fulfillment.ListParams{After: cursor, Limit: 100})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -3,47 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 )
-
-// ErrBadCursor says a ListParams.After is not a cursor this store handed out.
-var ErrBadCursor = errors.New("malformed cursor")
-
-// Page sizes of ListOrders.
-const (
-	DefaultLimit = 100
-	MaxLimit     = 500
-)
-
-// ListParams selects a page of the order change feed.
-type ListParams struct {
-	// After is the cursor to continue from: a Page's NextCursor, or "" for
-	// the start of the feed.
-	After string
-	// Limit is the page size, 1..MaxLimit; 0 (or less) means DefaultLimit,
-	// more than MaxLimit means MaxLimit.
-	Limit int
-	// Status keeps only orders in this status; "" keeps all.
-	Status fulfillment.Status
-	// UpdatedSince keeps only orders last updated at or after this time;
-	// zero keeps all.
-	UpdatedSince time.Time
-}
-
-// Page is one page of the order change feed.
-type Page struct {
-	Orders []fulfillment.Order
-	// NextCursor is always set: the After of the next page. On an empty page
-	// it is the cursor asked for, so a consumer keeps polling with it.
-	NextCursor string
-}
 
 // ListOrders returns orders in the order of their latest change, oldest
 // first. Every change of an order gives it a new, larger position in the
@@ -54,23 +20,23 @@ type Page struct {
 //
 // A cursor is the decimal change_seq of the last order returned ("" and "0"
 // are the start). Consumers must treat it as opaque. A malformed cursor is
-// an error wrapping ErrBadCursor.
-func (db *DB) ListOrders(ctx context.Context, p ListParams) (Page, error) {
+// a fulfillment.ErrBadRequest.
+func (db *DB) ListOrders(ctx context.Context, p fulfillment.ListParams) (fulfillment.Page, error) {
 	after, err := parseCursor(p.After)
 	if err != nil {
-		return Page{}, err
+		return fulfillment.Page{}, err
 	}
 	limit := p.Limit
 	switch {
 	case limit <= 0:
-		limit = DefaultLimit
-	case limit > MaxLimit:
-		limit = MaxLimit
+		limit = fulfillment.DefaultListLimit
+	case limit > fulfillment.MaxListLimit:
+		limit = fulfillment.MaxListLimit
 	}
 
 	tx, err := db.reader.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return Page{}, fmt.Errorf("list orders: begin: %w", err)
+		return fulfillment.Page{}, fmt.Errorf("list orders: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 
@@ -86,9 +52,9 @@ func (db *DB) ListOrders(ctx context.Context, p ListParams) (Page, error) {
 	err = tx.SelectContext(ctx, &rows, `SELECT `+orderColumns+` FROM orders
 		WHERE `+where+` ORDER BY change_seq LIMIT ?`, append(args, limit)...)
 	if err != nil {
-		return Page{}, fmt.Errorf("list orders: %w", err)
+		return fulfillment.Page{}, fmt.Errorf("list orders: %w", err)
 	}
-	page := Page{Orders: []fulfillment.Order{}, NextCursor: formatCursor(after)}
+	page := fulfillment.Page{Orders: []fulfillment.Order{}, NextCursor: formatCursor(after)}
 	if len(rows) == 0 {
 		return page, nil
 	}
@@ -100,11 +66,11 @@ func (db *DB) ListOrders(ctx context.Context, p ListParams) (Page, error) {
 	query, args, err := sqlx.In(`SELECT `+lineItemColumns+` FROM line_items
 		WHERE order_id IN (?) ORDER BY order_id, position`, ids)
 	if err != nil {
-		return Page{}, fmt.Errorf("list orders: line items query: %w", err)
+		return fulfillment.Page{}, fmt.Errorf("list orders: line items query: %w", err)
 	}
 	var itemRows []lineItemRow
 	if err := tx.SelectContext(ctx, &itemRows, query, args...); err != nil {
-		return Page{}, fmt.Errorf("list orders: line items: %w", err)
+		return fulfillment.Page{}, fmt.Errorf("list orders: line items: %w", err)
 	}
 	byOrder := make(map[string][]lineItemRow, len(rows))
 	for _, it := range itemRows {
@@ -115,13 +81,13 @@ func (db *DB) ListOrders(ctx context.Context, p ListParams) (Page, error) {
 	for i, r := range rows {
 		o, err := r.order()
 		if err != nil {
-			return Page{}, fmt.Errorf("list orders: %w", err)
+			return fulfillment.Page{}, fmt.Errorf("list orders: %w", err)
 		}
 		o.LineItems = lineItems(byOrder[r.ID])
 		page.Orders[i] = o
 	}
 	if err := attachWarehouse(ctx, tx, page.Orders); err != nil {
-		return Page{}, fmt.Errorf("list orders: %w", err)
+		return fulfillment.Page{}, fmt.Errorf("list orders: %w", err)
 	}
 	page.NextCursor = formatCursor(rows[len(rows)-1].ChangeSeq)
 	return page, nil
@@ -133,7 +99,8 @@ func parseCursor(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 || s[0] == '+' {
-		return 0, fmt.Errorf("list orders: cursor %q: %w", s, ErrBadCursor)
+		return 0, &fulfillment.Error{Code: fulfillment.CodeBadRequest, Detail: "after: not a cursor this server issued",
+			Err: fmt.Errorf("list orders: cursor %q: malformed cursor", s)}
 	}
 	return n, nil
 }

@@ -36,7 +36,7 @@ func TestListOrders(t *testing.T) {
 		all = append(all, session)
 	}
 
-	list := func(p ListParams) Page {
+	list := func(p fulfillment.ListParams) fulfillment.Page {
 		t.Helper()
 		page, err := db.ListOrders(ctx, p)
 		if err != nil {
@@ -52,7 +52,7 @@ func TestListOrders(t *testing.T) {
 		t.Helper()
 		var seen []string
 		for range 100 {
-			page := list(ListParams{After: cursor, Limit: limit, Status: st})
+			page := list(fulfillment.ListParams{After: cursor, Limit: limit, Status: st})
 			if len(page.Orders) > limit {
 				t.Fatalf("page of %d orders, limit %d", len(page.Orders), limit)
 			}
@@ -76,17 +76,17 @@ func TestListOrders(t *testing.T) {
 		}
 	})
 	t.Run("limit 0 means the default", func(t *testing.T) {
-		if n := len(list(ListParams{}).Orders); n != 25 {
+		if n := len(list(fulfillment.ListParams{}).Orders); n != 25 {
 			t.Errorf("%d orders, want 25", n)
 		}
 	})
 	t.Run("limit above the maximum is capped", func(t *testing.T) {
-		if n := len(list(ListParams{Limit: MaxLimit + 1}).Orders); n != 25 {
+		if n := len(list(fulfillment.ListParams{Limit: fulfillment.MaxListLimit + 1}).Orders); n != 25 {
 			t.Errorf("%d orders, want 25", n)
 		}
 	})
 	t.Run("limit 1", func(t *testing.T) {
-		page := list(ListParams{Limit: 1})
+		page := list(fulfillment.ListParams{Limit: 1})
 		if got := sessionsOf(page.Orders); len(got) != 1 || got[0] != all[0] {
 			t.Errorf("got %v, want [%s]", got, all[0])
 		}
@@ -96,25 +96,25 @@ func TestListOrders(t *testing.T) {
 		if fmt.Sprint(seen) != fmt.Sprint(awaiting) {
 			t.Errorf("got %v, want %v", seen, awaiting)
 		}
-		if page := list(ListParams{Status: fulfillment.StatusCanceled}); len(page.Orders) != 0 {
+		if page := list(fulfillment.ListParams{Status: fulfillment.StatusCanceled}); len(page.Orders) != 0 {
 			t.Errorf("canceled: got %v, want none", sessionsOf(page.Orders))
 		}
 	})
 	t.Run("empty page keeps the cursor", func(t *testing.T) {
 		_, end := pageAll("", 25, "")
-		page := list(ListParams{After: end, Limit: 5})
+		page := list(fulfillment.ListParams{After: end, Limit: 5})
 		if len(page.Orders) != 0 || page.NextCursor != end {
 			t.Errorf("after the end: %d orders, NextCursor %q, want none and %q", len(page.Orders), page.NextCursor, end)
 		}
-		page = list(ListParams{After: "99999999", Limit: 5})
+		page = list(fulfillment.ListParams{After: "99999999", Limit: 5})
 		if len(page.Orders) != 0 || page.NextCursor != "99999999" {
 			t.Errorf("far cursor: %d orders, NextCursor %q", len(page.Orders), page.NextCursor)
 		}
 	})
 	t.Run("malformed cursors", func(t *testing.T) {
 		for _, c := range []string{"abc", "-1", "+1", "1.5", " 1", "1 ", "0x10", "99999999999999999999"} {
-			if _, err := db.ListOrders(ctx, ListParams{After: c}); !errors.Is(err, ErrBadCursor) {
-				t.Errorf("cursor %q: error %v, want ErrBadCursor", c, err)
+			if _, err := db.ListOrders(ctx, fulfillment.ListParams{After: c}); !errors.Is(err, fulfillment.ErrBadRequest) {
+				t.Errorf("cursor %q: error %v, want ErrBadRequest", c, err)
 			}
 		}
 	})
@@ -126,7 +126,7 @@ func TestListOrders(t *testing.T) {
 		if outcome != fulfillment.OutcomeUpdated {
 			t.Fatalf("outcome %s, want updated", outcome)
 		}
-		page := list(ListParams{After: end})
+		page := list(fulfillment.ListParams{After: end})
 		if len(page.Orders) != 1 || page.Orders[0].CheckoutSessionID != session ||
 			page.Orders[0].Status != fulfillment.StatusReadyToShip {
 			t.Fatalf("after the change: got %v, want [%s] ready_to_ship", sessionsOf(page.Orders), session)
@@ -136,7 +136,7 @@ func TestListOrders(t *testing.T) {
 		}
 		// An event that teaches nothing new does not move it again.
 		mustRecord(t, db, "evt_again_"+session, fulfillment.EventSessionAsyncPaymentSucceed, paid)
-		if page := list(ListParams{After: page.NextCursor}); len(page.Orders) != 0 {
+		if page := list(fulfillment.ListParams{After: page.NextCursor}); len(page.Orders) != 0 {
 			t.Errorf("unchanged order reappeared: %v", sessionsOf(page.Orders))
 		}
 		// It left the awaiting_payment feed and is in ready_to_ship's, last.
@@ -191,7 +191,7 @@ func TestListOrdersFeedMissesNothingWhileWriting(t *testing.T) {
 			finished = true
 		default:
 		}
-		page, err := db.ListOrders(ctx, ListParams{After: cursor, Limit: 3})
+		page, err := db.ListOrders(ctx, fulfillment.ListParams{After: cursor, Limit: 3})
 		if err != nil {
 			t.Fatalf("ListOrders: %v", err)
 		}
@@ -206,7 +206,7 @@ func TestListOrdersFeedMissesNothingWhileWriting(t *testing.T) {
 	}
 	wg.Wait()
 
-	final, err := db.ListOrders(ctx, ListParams{Limit: MaxLimit})
+	final, err := db.ListOrders(ctx, fulfillment.ListParams{Limit: fulfillment.MaxListLimit})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func TestRecordRoundTrip(t *testing.T) {
 				}
 				sameOrder(t, "Order("+id+")", o, want)
 			}
-			page, err := db.ListOrders(ctx, ListParams{})
+			page, err := db.ListOrders(ctx, fulfillment.ListParams{})
 			if err != nil {
 				t.Fatalf("ListOrders: %v", err)
 			}
@@ -403,7 +403,7 @@ func TestRecordFromTwoHandlesOnOneFile(t *testing.T) {
 			t.Errorf("%s: %d rows, want %d", table, n, want)
 		}
 	}
-	page, err := dbs[1].ListOrders(ctx, ListParams{})
+	page, err := dbs[1].ListOrders(ctx, fulfillment.ListParams{})
 	if err != nil {
 		t.Fatal(err)
 	}

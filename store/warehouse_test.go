@@ -229,7 +229,7 @@ func TestListOrdersUpdatedSinceAndWarehouseData(t *testing.T) {
 	if _, err := db.ChangeOrder(ctx, "cs_us_0", ship(fulfillment.ShipmentRequest{Carrier: "UPS", TrackingNumber: "T0"}, "wms", at(5000))); err != nil {
 		t.Fatal(err)
 	}
-	page, err := db.ListOrders(ctx, ListParams{UpdatedSince: at(1000)})
+	page, err := db.ListOrders(ctx, fulfillment.ListParams{UpdatedSince: at(1000)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestListOrdersUpdatedSinceAndWarehouseData(t *testing.T) {
 	if page.Orders[0].Shipments != nil {
 		t.Errorf("unshipped order has shipments %+v", page.Orders[0].Shipments)
 	}
-	page, _ = db.ListOrders(ctx, ListParams{UpdatedSince: at(1001), Status: fulfillment.StatusReadyToShip})
+	page, _ = db.ListOrders(ctx, fulfillment.ListParams{UpdatedSince: at(1001), Status: fulfillment.StatusReadyToShip})
 	if got := sessionsOf(page.Orders); strings.Join(got, ",") != "cs_us_2" {
 		t.Errorf("ready_to_ship updated since at(1001): %v", got)
 	}
@@ -272,7 +272,7 @@ func TestOpenReadOnly(t *testing.T) {
 	defer r.Close()
 	// The writer keeps writing while the reader reads.
 	mustRecord(t, w, "evt_2", fulfillment.EventSessionCompleted, order("cs_ro2", fulfillment.StatusReadyToShip, fulfillment.PaymentPaid, 1, 1))
-	page, err := r.ListOrders(ctx, ListParams{})
+	page, err := r.ListOrders(ctx, fulfillment.ListParams{})
 	if err != nil || len(page.Orders) != 2 {
 		t.Fatalf("read-only list: %d orders, %v", len(page.Orders), err)
 	}
@@ -291,7 +291,7 @@ func TestOpenReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read-only open of a closed database: %v", err)
 	}
-	if page, err := r2.ListOrders(ctx, ListParams{}); err != nil || len(page.Orders) != 2 {
+	if page, err := r2.ListOrders(ctx, fulfillment.ListParams{}); err != nil || len(page.Orders) != 2 {
 		t.Errorf("read-only list of a closed database: %d orders, %v", len(page.Orders), err)
 	}
 	_ = r2.Close()

@@ -34,7 +34,7 @@ func (m Message) EventType() string { return strings.TrimPrefix(m.Subject, Subje
 
 // Handler processes one message. It returns nil when the work is committed,
 // an error wrapped with fulfillment.Permanent when retrying cannot help, a
-// *fulfillment.RetryAfterError when it knows when to retry, an error that
+// fulfillment.RetryAfter error when it knows when to retry, an error that
 // wraps fulfillment.ErrUnauthorized when Stripe rejected the API key (retried
 // after AuthBackoff), and any other error for a transient failure. The Pool
 // decides what happens next.
@@ -83,7 +83,7 @@ type Pool struct {
 	// too, since the server will not deliver the message again.
 	MaxDeliver int
 	// Backoff gives the retry delay after a failed attempt; nil → Backoff
-	// with math/rand/v2. A longer RetryAfterError wins.
+	// with math/rand/v2. A longer fulfillment.RetryDelay wins.
 	Backoff func(attempt int) time.Duration
 	// AuthBackoff gives the retry delay after a failure that wraps
 	// fulfillment.ErrUnauthorized (Stripe rejected the API key); nil →
@@ -454,14 +454,14 @@ func (r *runner) settle(d *delivery, herr error) (outcome string, delay time.Dur
 }
 
 // retryDelay is Backoff(attempt), or AuthBackoff(attempt) or a
-// RetryAfterError's delay if longer.
+// fulfillment.RetryDelay if longer.
 func (r *runner) retryDelay(attempt int, err error) time.Duration {
 	d := r.backoff(attempt)
 	if errors.Is(err, fulfillment.ErrUnauthorized) {
 		d = max(d, r.authBackoff(attempt))
 	}
-	if ra, ok := errors.AsType[*fulfillment.RetryAfterError](err); ok && ra.RetryAfter() > d {
-		d = ra.RetryAfter()
+	if after, ok := fulfillment.RetryDelay(err); ok && after > d {
+		d = after
 	}
 	return d
 }

@@ -24,7 +24,7 @@ func TestPoolOutcomes(t *testing.T) {
 	t.Parallel()
 	errTransient := errors.New("stripe: connection reset")
 	errUnknown := fulfillment.Permanent(errors.New("no such checkout session: cs_test_gone"))
-	retryLater := &fulfillment.RetryAfterError{Err: errors.New("stripe: 429 rate limited"), After: 400 * time.Millisecond}
+	retryLater := fulfillment.RetryAfter(errors.New("stripe: 429 rate limited"), 400*time.Millisecond)
 	badKey := fmt.Errorf("retrieve checkout session: %w: stripe 401", fulfillment.ErrUnauthorized)
 
 	tests := []struct {

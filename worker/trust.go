@@ -85,7 +85,7 @@ func (s *FulfillmentSigner) Verify(header, eventID string, body []byte) bool {
 }
 
 // StripeVerifier checks a Stripe-Signature header against a body, without
-// an age limit: *webhook.Verifier's VerifySignature.
+// an age limit: *stripeevent.Verifier's VerifySignature.
 type StripeVerifier interface {
 	VerifySignature(header string, body []byte) error
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
@@ -51,7 +51,7 @@ func rawPublish(t *testing.T, js jetstream.JetStream, eventID string, body []byt
 func TestTrusted(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, worker.StreamConfig{MaxDeliver: 1})
-	verifier, err := webhook.NewVerifier([]string{"whsec_old_trust", trustSecret}, 0, nil)
+	verifier, err := stripeevent.NewVerifier([]string{"whsec_old_trust", trustSecret}, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,18 +63,18 @@ func TestTrusted(t *testing.T) {
 		}
 	}
 
-	deliver("evt_signed", webhook.Sign(trustSecret, time.Now(), body("evt_signed")))
-	deliver("evt_week_old", webhook.Sign(trustSecret, time.Now().Add(-7*24*time.Hour), body("evt_week_old")))
+	deliver("evt_signed", stripeevent.Sign(trustSecret, time.Now(), body("evt_signed")))
+	deliver("evt_week_old", stripeevent.Sign(trustSecret, time.Now().Add(-7*24*time.Hour), body("evt_week_old")))
 	deliver("evt_unsigned", "")
-	deliver("evt_forged", webhook.Sign("whsec_attacker", time.Now(), body("evt_forged")))
-	deliver("evt_other_body", webhook.Sign(trustSecret, time.Now(), body("evt_signed")))
+	deliver("evt_forged", stripeevent.Sign("whsec_attacker", time.Now(), body("evt_forged")))
+	deliver("evt_other_body", stripeevent.Sign(trustSecret, time.Now(), body("evt_signed")))
 	rawPublish(t, e.js, "evt_forged_own", body("evt_forged_own"),
 		map[string]string{worker.HeaderFulfillmentSignature: other.Sign("evt_forged_own", body("evt_forged_own"))})
 	rawPublish(t, e.js, "evt_moved_own", body("evt_signed"),
 		map[string]string{worker.HeaderFulfillmentSignature: own.Sign("evt_signed", body("evt_signed"))})
 	rawPublish(t, e.js, "evt_bad_own_good_stripe", body("evt_bad_own_good_stripe"), map[string]string{
 		worker.HeaderFulfillmentSignature: "v1=00",
-		worker.HeaderStripeSignature:      webhook.Sign(trustSecret, time.Now(), body("evt_bad_own_good_stripe")),
+		worker.HeaderStripeSignature:      stripeevent.Sign(trustSecret, time.Now(), body("evt_bad_own_good_stripe")),
 	})
 
 	rec := &recorder{}
@@ -129,7 +129,7 @@ func TestTrusted(t *testing.T) {
 		{ID: 2, EventID: "evt_forged_own", EventType: completed, Payload: body("evt_forged_own"), Reason: "dlq retry", Signatures: byID["evt_forged_own"].Signatures},
 		{ID: 3, EventID: "evt_unsigned", EventType: completed, Payload: body("evt_unsigned"), Reason: "dlq retry"},
 		{ID: 4, EventID: "evt_retried", EventType: completed, Payload: body("evt_retried"), Reason: "dlq retry",
-			Signatures: fulfillment.Signatures{Stripe: webhook.Sign("whsec_old_trust", time.Now().Add(-48*time.Hour), body("evt_retried"))}},
+			Signatures: fulfillment.Signatures{Stripe: stripeevent.Sign("whsec_old_trust", time.Now().Add(-48*time.Hour), body("evt_retried"))}},
 		{ID: 5, EventID: "reconcile:cs_1:paid", EventType: completed, Payload: body("reconcile:cs_1:paid"), Reason: "reconcile", FromStripeAPI: true},
 	}}
 	unsignedQ := &replayQueue{pending: []fulfillment.Replay{

@@ -15,7 +15,7 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/store"
 	"github.com/fulfillmentd/fulfillmentd/worker"
 )
@@ -93,7 +93,7 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	}
 	streamCfg := worker.StreamConfig{Workers: cfg.Workers, MaxDeliver: maxDeliver, Replicas: cfg.NATSReplicas, AckWait: cfg.AckWait}
 	publisher := worker.NewPublisher(a.js)
-	verifier, err := webhook.NewVerifier(cfg.WebhookSecrets, cfg.Tolerance, nil)
+	verifier, err := stripeevent.NewVerifier(cfg.WebhookSecrets, cfg.Tolerance, nil)
 	if err != nil {
 		return nil, fmt.Errorf("webhook secrets: %w", err)
 	}
@@ -163,7 +163,7 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 // listen opens the public listener (webhooks, /v1) and, with
 // FULFILLMENT_ADMIN_ADDR, the admin listener, which then alone serves
 // /healthz, /readyz and /metrics.
-func (a *app) listen(cfg config, verifier *webhook.Verifier, publisher eventPublisher) (err error) {
+func (a *app) listen(cfg config, verifier *stripeevent.Verifier, publisher eventPublisher) (err error) {
 	if a.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}

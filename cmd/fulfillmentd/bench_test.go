@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,7 +18,7 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
@@ -47,7 +46,7 @@ func BenchmarkWebhookAccept(b *testing.B) {
 		}
 		return body
 	}
-	verifier, _ := webhook.NewVerifier([]string{"whsec_bench"}, 0, nil)
+	verifier, _ := stripeevent.NewVerifier([]string{"whsec_bench"}, 0, nil)
 	post := func(b *testing.B, h http.Handler) {
 		srv := httptest.NewServer(h)
 		defer srv.Close()
@@ -61,7 +60,7 @@ func BenchmarkWebhookAccept(b *testing.B) {
 				body := event(seq.Add(1))
 				req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json; charset=utf-8")
-				req.Header.Set("Stripe-Signature", webhook.Sign("whsec_bench", time.Now(), body))
+				req.Header.Set("Stripe-Signature", stripeevent.Sign("whsec_bench", time.Now(), body))
 				resp, err := client.Do(req)
 				if err != nil {
 					b.Error(err)
@@ -80,13 +79,13 @@ func BenchmarkWebhookAccept(b *testing.B) {
 
 	b.Run("bare", func(b *testing.B) {
 		post(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, webhook.MaxBodyBytes))
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, stripeevent.MaxBodyBytes))
 			if err != nil || verifier.Verify(r.Header.Get("Stripe-Signature"), body) != nil {
 				http.Error(w, "bad", http.StatusBadRequest)
 				return
 			}
-			var ev envelope
-			if json.Unmarshal(body, &ev) != nil || ev.validate() != nil {
+			ev, err := stripeevent.ParseEnvelope(body)
+			if err != nil {
 				http.Error(w, "bad", http.StatusBadRequest)
 				return
 			}
@@ -153,7 +152,7 @@ func BenchmarkWebhookToOrder(b *testing.B) {
 	cfg := config{
 		StripeSecretKey: "sk_test_bench", WebhookSecrets: []string{"whsec_bench"}, StripeAPIBase: stripeSrv.URL,
 		DataDir: filepath.Join(dir, "data"), Addr: "127.0.0.1:0", Workers: 8, StripeMaxRPS: 10000,
-		Tolerance: webhook.DefaultTolerance,
+		Tolerance: stripeevent.DefaultTolerance,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := start(ctx, cfg, slog.New(slog.DiscardHandler))
@@ -179,7 +178,7 @@ func BenchmarkWebhookToOrder(b *testing.B) {
 		body, _ := emu.Event(fmt.Sprintf("evt_bench_%06d", i), fulfillment.EventSessionCompleted, id, time.Now())
 		t0 := time.Now()
 		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		req.Header.Set("Stripe-Signature", webhook.Sign("whsec_bench", t0, body))
+		req.Header.Set("Stripe-Signature", stripeevent.Sign("whsec_bench", t0, body))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil || resp.StatusCode != http.StatusOK {
 			b.Fatalf("deliver: %v %v", err, resp)

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
@@ -78,7 +78,7 @@ func settings() []setting {
 			}},
 		{env: "STRIPE_WEBHOOK_SECRET", flag: "stripe-webhook-secret", required: true, secret: true, usage: "webhook signing secret(s) whsec_..., comma-separated during rotation",
 			parse: func(c *config, v string) error {
-				s, err := webhook.ParseSecrets(v)
+				s, err := stripeevent.ParseSecrets(v)
 				if err != nil {
 					return err
 				}

@@ -16,7 +16,7 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/store"
 	"github.com/fulfillmentd/fulfillmentd/testdata"
 )
@@ -129,7 +129,7 @@ func checkCheckoutDetails(t *testing.T, svc *service, env map[string]string) {
 	body := []byte(`{"id":"evt_expired_again","object":"event","api_version":"2023-10-16","type":"checkout.session.expired",` +
 		`"data":{"object":{"id":"cs_test_expired","object":"checkout.session","status":"expired"}}}`)
 	req, _ := http.NewRequest(http.MethodPost, svc.url+"/webhooks/stripe", bytes.NewReader(body))
-	req.Header.Set("Stripe-Signature", webhook.Sign("whsec_new_e2e", time.Now(), body))
+	req.Header.Set("Stripe-Signature", stripeevent.Sign("whsec_new_e2e", time.Now(), body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/testdata"
 )
 
@@ -80,7 +80,7 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 		Workers:         8,
 		StripeMaxRPS:    20,
 		CrossSells:      crossSells,
-		Tolerance:       webhook.DefaultTolerance,
+		Tolerance:       stripeevent.DefaultTolerance,
 	}
 	a, err := start(ctx, cfg, log)
 	var opErr *net.OpError
@@ -200,7 +200,7 @@ func (d *deliverer) send(ctx context.Context, note, secret string, body []byte, 
 	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
-	req.Header.Set("Stripe-Signature", webhook.Sign(secret, time.Now(), body))
+	req.Header.Set("Stripe-Signature", stripeevent.Sign(secret, time.Now(), body))
 	resp, err := d.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("deliver %s: %w", ev.ID, err)

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
 
 // TestFaultBadInput sends the receiver (fulfillmentd as a child process)
@@ -67,7 +67,7 @@ func TestFaultBadInput(t *testing.T) {
 	signed := func(body string) map[string]string {
 		return map[string]string{
 			"Content-Type":     "application/json; charset=utf-8",
-			"Stripe-Signature": webhook.Sign("whsec_new_e2e", time.Now(), []byte(body)),
+			"Stripe-Signature": stripeevent.Sign("whsec_new_e2e", time.Now(), []byte(body)),
 		}
 	}
 	huge := 10 << 20

@@ -29,7 +29,7 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
 
 // faultsFull reports whether the fault tests run at full size.
@@ -236,7 +236,7 @@ func (s *stripeSender) once(ctx context.Context, body []byte) (int, error) {
 	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
-	req.Header.Set("Stripe-Signature", webhook.Sign(s.secret, time.Now(), body))
+	req.Header.Set("Stripe-Signature", stripeevent.Sign(s.secret, time.Now(), body))
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return 0, err

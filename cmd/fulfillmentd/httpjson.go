@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
-	"github.com/fulfillmentd/fulfillmentd/store"
 )
 
 // problem is an RFC 9457 problem detail: every error fulfillmentd answers
@@ -47,35 +46,30 @@ func handleNotFound() http.Handler {
 	})
 }
 
-// requestError is a request the handler refuses before any work: a body
-// that is not the JSON it takes (400) or too large (413).
-type requestError struct {
-	status int
-	detail string
-}
-
-func (e *requestError) Error() string { return e.detail }
-
 // writeError answers err as a problem: the one place where errors become
-// HTTP statuses for the /v1 API. Domain refusals carry their own sentence
-// (409 ErrConflict, 422 ErrInvalid); ErrNotFound is about the {id} of the
-// path; anything else is the server's trouble (503, logged).
+// HTTP statuses for the /v1 API. Refusals carry their own sentence
+// (400 CodeBadRequest, 413 CodeTooLarge, 409 CodeConflict, 422
+// CodeInvalid); ErrNotFound is about the {id} of the path; anything else is
+// the server's trouble (503, logged).
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	var (
-		reqErr  *requestError
-		refusal *fulfillment.TransitionError
-	)
+	refusals := [...]struct {
+		code   fulfillment.Code
+		status int
+	}{
+		{fulfillment.CodeBadRequest, http.StatusBadRequest},
+		{fulfillment.CodeTooLarge, http.StatusRequestEntityTooLarge},
+		{fulfillment.CodeConflict, http.StatusConflict},
+		{fulfillment.CodeInvalid, http.StatusUnprocessableEntity},
+	}
+	for _, p := range refusals {
+		if e := fulfillment.Find(err, p.code); e != nil {
+			writeProblem(w, p.status, e.Detail)
+			return
+		}
+	}
 	switch {
-	case errors.As(err, &reqErr):
-		writeProblem(w, reqErr.status, reqErr.detail)
-	case errors.As(err, &refusal) && errors.Is(err, fulfillment.ErrConflict):
-		writeProblem(w, http.StatusConflict, refusal.Detail)
-	case errors.As(err, &refusal) && errors.Is(err, fulfillment.ErrInvalid):
-		writeProblem(w, http.StatusUnprocessableEntity, refusal.Detail)
 	case errors.Is(err, fulfillment.ErrNotFound):
 		writeProblem(w, http.StatusNotFound, "no order with id or checkout session id "+strconv.Quote(r.PathValue("id")))
-	case errors.Is(err, store.ErrBadCursor):
-		writeProblem(w, http.StatusBadRequest, "after: not a cursor this server issued")
 	default:
 		level := slog.LevelError
 		if errors.Is(err, context.Canceled) {

@@ -22,7 +22,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
 
 // loadOptions is one load run.
@@ -134,7 +134,7 @@ func runLoad(ctx context.Context, o loadOptions, stdout, stderr io.Writer) error
 		cfg := config{
 			StripeSecretKey: "sk_test_load", WebhookSecrets: []string{o.secret}, StripeAPIBase: emuURL,
 			DataDir: filepath.Join(dir, "data"), Addr: "127.0.0.1:0", Workers: o.workers, StripeMaxRPS: o.maxRPS,
-			APITokens: []apiToken{{Name: "loadtest", Token: o.token}}, Tolerance: webhook.DefaultTolerance,
+			APITokens: []apiToken{{Name: "loadtest", Token: o.token}}, Tolerance: stripeevent.DefaultTolerance,
 			NATSSyncInterval: o.natsSync,
 		}
 		started := time.Now()
@@ -268,7 +268,7 @@ func (l *loadRun) deliver(ctx context.Context, ev *loadEvent) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.base+"/webhooks/stripe", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
 		t0 := time.Now()
-		req.Header.Set("Stripe-Signature", webhook.Sign(l.opts.secret, t0, body))
+		req.Header.Set("Stripe-Signature", stripeevent.Sign(l.opts.secret, t0, body))
 		resp, err := l.client.Do(req)
 		if err != nil {
 			continue

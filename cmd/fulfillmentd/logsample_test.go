@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
 
 func TestLogSampler(t *testing.T) {
@@ -60,7 +60,7 @@ func TestUnauthenticatedFlood(t *testing.T) {
 	t.Parallel()
 	var logs syncBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	verifier, err := webhook.NewVerifier([]string{"whsec_current", "whsec_previous"}, 0, nil)
+	verifier, err := stripeevent.NewVerifier([]string{"whsec_current", "whsec_previous"}, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestUnauthenticatedFlood(t *testing.T) {
 	for i := range n {
 		req, _ := http.NewRequest("POST", srv.URL+"/webhooks/stripe", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Stripe-Signature", webhook.Sign("whsec_guess", time.Now(), body))
+		req.Header.Set("Stripe-Signature", stripeevent.Sign("whsec_guess", time.Now(), body))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

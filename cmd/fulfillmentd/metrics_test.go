@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/store"
 	"github.com/fulfillmentd/fulfillmentd/worker"
 )
@@ -36,13 +36,13 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig := func() string { return webhook.Sign("whsec_new_e2e", time.Now(), body) }
+	sig := func() string { return stripeevent.Sign("whsec_new_e2e", time.Now(), body) }
 	for _, want := range []int{200, 200} { // accepted, then duplicate
 		if code := svc.deliver(t, body, sig()); code != want {
 			t.Fatalf("delivery: HTTP %d", code)
 		}
 	}
-	if code := svc.deliver(t, body, webhook.Sign("whsec_wrong", now, body)); code != http.StatusBadRequest {
+	if code := svc.deliver(t, body, stripeevent.Sign("whsec_wrong", now, body)); code != http.StatusBadRequest {
 		t.Fatalf("forged: HTTP %d", code)
 	}
 	waitOrder(t, svc, "cs_test_crosssell", fulfillment.StatusReadyToShip)

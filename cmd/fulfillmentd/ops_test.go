@@ -21,7 +21,7 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
@@ -68,7 +68,7 @@ func eventFor(t *testing.T, eventID, sessionID string) []byte {
 
 func (s *service) send(t *testing.T, body []byte) {
 	t.Helper()
-	if code := s.deliver(t, body, webhook.Sign("whsec_new_e2e", time.Now(), body)); code != http.StatusOK {
+	if code := s.deliver(t, body, stripeevent.Sign("whsec_new_e2e", time.Now(), body)); code != http.StatusOK {
 		t.Fatalf("delivery: HTTP %d", code)
 	}
 }
@@ -340,7 +340,7 @@ func TestServeReconcileEvery(t *testing.T) {
 func trySend(url string, body []byte) int {
 	req, _ := http.NewRequest(http.MethodPost, url+"/webhooks/stripe", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Stripe-Signature", webhook.Sign("whsec_new_e2e", time.Now(), body))
+	req.Header.Set("Stripe-Signature", stripeevent.Sign("whsec_new_e2e", time.Now(), body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0

@@ -12,13 +12,12 @@ import (
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
-	"github.com/fulfillmentd/fulfillmentd/store"
 )
 
 // orderReader is what the warehouse API reads.
 type orderReader interface {
 	Order(ctx context.Context, id string) (fulfillment.Order, error)
-	ListOrders(ctx context.Context, p store.ListParams) (store.Page, error)
+	ListOrders(ctx context.Context, p fulfillment.ListParams) (fulfillment.Page, error)
 }
 
 // orderList is the feed's page as warehouses receive it.
@@ -30,11 +29,11 @@ type orderList struct {
 func handleListOrders(log *slog.Logger, orders orderReader) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		p := store.ListParams{After: q.Get("after"), Status: fulfillment.Status(q.Get("status")), Limit: store.DefaultLimit}
+		p := fulfillment.ListParams{After: q.Get("after"), Status: fulfillment.Status(q.Get("status")), Limit: fulfillment.DefaultListLimit}
 		if s := q.Get("limit"); s != "" {
 			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > store.MaxLimit {
-				writeProblem(w, http.StatusBadRequest, fmt.Sprintf("limit: want a whole number from 1 to %d", store.MaxLimit))
+			if err != nil || n < 1 || n > fulfillment.MaxListLimit {
+				writeProblem(w, http.StatusBadRequest, fmt.Sprintf("limit: want a whole number from 1 to %d", fulfillment.MaxListLimit))
 				return
 			}
 			p.Limit = n

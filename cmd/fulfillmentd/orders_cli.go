@@ -81,8 +81,8 @@ func (f *feedFilter) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.since, "since", "", "only orders updated since: a duration back from now (90m, 24h, 7d), a date or an RFC 3339 time")
 }
 
-func (f feedFilter) params(now func() time.Time) (store.ListParams, error) {
-	p := store.ListParams{Status: fulfillment.Status(f.status), Limit: store.MaxLimit}
+func (f feedFilter) params(now func() time.Time) (fulfillment.ListParams, error) {
+	p := fulfillment.ListParams{Status: fulfillment.Status(f.status), Limit: fulfillment.MaxListLimit}
 	if p.Status != "" && !p.Status.Valid() {
 		return p, fmt.Errorf("--status: unknown status %q", f.status)
 	}
@@ -97,7 +97,7 @@ func (f feedFilter) params(now func() time.Time) (store.ListParams, error) {
 }
 
 // eachPage calls f with every page of the feed p selects, oldest first.
-func eachPage(ctx context.Context, db *store.DB, p store.ListParams, f func([]fulfillment.Order) error) error {
+func eachPage(ctx context.Context, db *store.DB, p fulfillment.ListParams, f func([]fulfillment.Order) error) error {
 	for {
 		page, err := db.ListOrders(ctx, p)
 		if err != nil {

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
 
 // routes is the public HTTP surface of fulfillmentd: Stripe's webhooks and
@@ -14,7 +14,7 @@ import (
 // there only (adminRoutes) and are 404 here.
 func routes(
 	log *slog.Logger,
-	verifier *webhook.Verifier,
+	verifier *stripeevent.Verifier,
 	events eventPublisher,
 	orders orderStore,
 	tokens []apiToken,

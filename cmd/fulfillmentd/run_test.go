@@ -19,7 +19,7 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/testdata"
 )
 
@@ -293,9 +293,9 @@ func TestEndToEnd(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				sig := webhook.SignAll([]string{"whsec_old_e2e", "whsec_new_e2e"}, time.Now(), body)
+				sig := stripeevent.SignAll([]string{"whsec_old_e2e", "whsec_new_e2e"}, time.Now(), body)
 				if copyN == 2 {
-					sig = webhook.Sign("whsec_new_e2e", time.Now(), body)
+					sig = stripeevent.Sign("whsec_new_e2e", time.Now(), body)
 				}
 				if code := svc.deliver(t, body, sig); code != http.StatusOK {
 					t.Errorf("delivery of %s: HTTP %d", id, code)
@@ -306,14 +306,14 @@ func TestEndToEnd(t *testing.T) {
 	wg.Wait()
 
 	forged, _ := emu.Event("evt_forged", fulfillment.EventSessionCompleted, sessions[0], now)
-	if code := svc.deliver(t, forged, webhook.Sign("whsec_attacker", now, forged)); code != http.StatusBadRequest {
+	if code := svc.deliver(t, forged, stripeevent.Sign("whsec_attacker", now, forged)); code != http.StatusBadRequest {
 		t.Errorf("forged signature: HTTP %d, want 400", code)
 	}
 	if code := svc.deliver(t, forged, ""); code != http.StatusBadRequest {
 		t.Errorf("unsigned: HTTP %d, want 400", code)
 	}
 	ignored := []byte(`{"id":"evt_ignored","object":"event","api_version":"2024-06-20","type":"customer.created","data":{"object":{"id":"cus_1","object":"customer"}}}`)
-	if code := svc.deliver(t, ignored, webhook.Sign("whsec_old_e2e", now, ignored)); code != http.StatusOK {
+	if code := svc.deliver(t, ignored, stripeevent.Sign("whsec_old_e2e", now, ignored)); code != http.StatusOK {
 		t.Errorf("ignored type: HTTP %d, want 200", code)
 	}
 
@@ -324,7 +324,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	succeeded, _ := emu.Event("evt_e2e_async", fulfillment.EventSessionAsyncPaymentSucceed, unpaid, time.Now())
-	if code := svc.deliver(t, succeeded, webhook.Sign("whsec_new_e2e", time.Now(), succeeded)); code != http.StatusOK {
+	if code := svc.deliver(t, succeeded, stripeevent.Sign("whsec_new_e2e", time.Now(), succeeded)); code != http.StatusOK {
 		t.Fatalf("async succeeded: HTTP %d", code)
 	}
 

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
@@ -77,7 +77,7 @@ func TestForgedStreamMessages(t *testing.T) {
 	}
 	forge("evt_forged_bare", func([]byte) map[string]string { return nil })
 	forge("evt_forged_sig", func(body []byte) map[string]string {
-		return map[string]string{worker.HeaderStripeSignature: webhook.Sign("whsec_guess", time.Now(), body)}
+		return map[string]string{worker.HeaderStripeSignature: stripeevent.Sign("whsec_guess", time.Now(), body)}
 	})
 	forge("evt_forged_own", func([]byte) map[string]string {
 		return map[string]string{worker.HeaderFulfillmentSignature: "v1=" + strings.Repeat("ab", 32)}

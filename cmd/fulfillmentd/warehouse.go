@@ -102,7 +102,7 @@ func handleCreateShipment(log *slog.Logger, orders orderStore, now func() time.T
 
 // decodeJSON reads the request body strictly into v: one JSON value of at
 // most maxRequestBody bytes, no field v does not have. An empty body is
-// fine when optional. Failures are *requestError (400, or 413).
+// fine when optional. Failures are fulfillment.CodeBadRequest or CodeTooLarge errors.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
 	dec.DisallowUnknownFields()
@@ -117,7 +117,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) er
 		}
 		var tooLarge *http.MaxBytesError
 		if !errors.As(err, &tooLarge) {
-			return &requestError{http.StatusBadRequest, "body: want a single JSON object"}
+			return fulfillment.Errorf(fulfillment.CodeBadRequest, "body: want a single JSON object")
 		}
 	}
 	var (
@@ -128,7 +128,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) er
 	detail := err.Error()
 	switch {
 	case errors.As(err, &tooLarge):
-		return &requestError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d KiB", maxRequestBody>>10)}
+		return fulfillment.Errorf(fulfillment.CodeTooLarge, "body over %d KiB", maxRequestBody>>10)
 	case errors.Is(err, io.EOF):
 		detail = "empty; want a JSON object"
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -144,7 +144,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) er
 	default:
 		detail = strings.TrimPrefix(detail, "json: ") // unknown field "x"
 	}
-	return &requestError{http.StatusBadRequest, "body: " + detail}
+	return fulfillment.Errorf(fulfillment.CodeBadRequest, "body: %s", detail)
 }
 
 // jsonKind names what JSON value a Go type takes.

@@ -22,7 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/store"
 )
 
@@ -45,7 +45,7 @@ func newWarehouseAPI(t *testing.T) *whAPI {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	verifier, err := webhook.NewVerifier([]string{"whsec_unused"}, 0, nil)
+	verifier, err := stripeevent.NewVerifier([]string{"whsec_unused"}, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +390,7 @@ func TestFeedOverHTTPMissesNothingWhileWriting(t *testing.T) {
 	}
 	wg.Wait()
 
-	final, err := api.db.ListOrders(context.Background(), store.ListParams{Limit: store.MaxLimit})
+	final, err := api.db.ListOrders(context.Background(), fulfillment.ListParams{Limit: fulfillment.MaxListLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -567,7 +567,7 @@ func TestPushFeedEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code := svc.deliver(t, body, webhook.Sign("whsec_new_e2e", time.Now(), body)); code != http.StatusOK {
+	if code := svc.deliver(t, body, stripeevent.Sign("whsec_new_e2e", time.Now(), body)); code != http.StatusOK {
 		t.Fatalf("deliver: HTTP %d", code)
 	}
 	svc.token = token

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,7 +12,7 @@ import (
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
 
 // eventPublisher makes a verified event durable, with its Stripe-Signature
@@ -27,38 +26,12 @@ type eventPublisher interface {
 // delivers again.
 const publishTimeout = 5 * time.Second
 
-// envelope is what the receiver reads of an event: enough to route it.
-// The worker decodes the rest.
-type envelope struct {
-	ID     string `json:"id"`
-	Object string `json:"object"`
-	Type   string `json:"type"`
-	Data   struct {
-		Object struct {
-			ID     string `json:"id"`
-			Object string `json:"object"`
-		} `json:"object"`
-	} `json:"data"`
-}
-
-func (e envelope) validate() error {
-	switch {
-	case e.Object != "event":
-		return errors.New(`body is not a Stripe event (object != "event")`)
-	case e.ID == "" || e.Type == "":
-		return errors.New("event has no id or type")
-	case fulfillment.Handles(e.Type) && (e.Data.Object.Object != "checkout.session" || e.Data.Object.ID == ""):
-		return errors.New("checkout event without a checkout.session in data.object")
-	}
-	return nil
-}
-
 // handleStripeWebhook verifies a Stripe delivery on its raw body and makes
 // the checkout events durable on the broker before answering 2xx: Stripe
 // resends anything that did not get a 2xx, and nothing that did. observe
 // (may be nil) learns each delivery's outcome, and the verify-and-publish
 // time of those that reached the broker.
-func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events eventPublisher, observe func(outcome string, elapsed time.Duration)) http.Handler {
+func handleStripeWebhook(log *slog.Logger, verifier *stripeevent.Verifier, events eventPublisher, observe func(outcome string, elapsed time.Duration)) http.Handler {
 	var ignored, expired atomic.Int64
 	rejected := newLogSampler(log, time.Now)
 	if observe == nil {
@@ -71,12 +44,12 @@ func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events ev
 			writeProblem(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json (Stripe sends application/json; charset=utf-8)")
 			return
 		}
-		if r.ContentLength > webhook.MaxBodyBytes {
+		if r.ContentLength > stripeevent.MaxBodyBytes {
 			observe("too_large", 0)
 			writeProblem(w, http.StatusRequestEntityTooLarge, "body over 64 KiB")
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, webhook.MaxBodyBytes))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, stripeevent.MaxBodyBytes))
 		if err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
@@ -95,13 +68,8 @@ func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events ev
 			writeProblem(w, http.StatusBadRequest, signatureDetail(err))
 			return
 		}
-		var ev envelope
-		if err := json.Unmarshal(body, &ev); err != nil {
-			observe("bad_request", 0)
-			writeProblem(w, http.StatusBadRequest, "body is not a Stripe event: invalid JSON")
-			return
-		}
-		if err := ev.validate(); err != nil {
+		ev, err := stripeevent.ParseEnvelope(body)
+		if err != nil {
 			observe("bad_request", 0)
 			writeProblem(w, http.StatusBadRequest, err.Error())
 			return
@@ -147,7 +115,7 @@ func handleStripeWebhook(log *slog.Logger, verifier *webhook.Verifier, events ev
 // nothing of the secrets configured, how many signatures matched, or the
 // tolerance. The precise reason is in the log.
 func signatureDetail(err error) string {
-	if errors.Is(err, webhook.ErrMissingHeader) {
+	if errors.Is(err, stripeevent.ErrMissingHeader) {
 		return "missing Stripe-Signature header"
 	}
 	return "invalid Stripe-Signature (the reason is in fulfillmentd's log)"

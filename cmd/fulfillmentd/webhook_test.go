@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
@@ -53,7 +53,7 @@ func TestWebhookReceiver(t *testing.T) {
 	t.Parallel()
 	_, js := broker(t)
 	now := time.Unix(1_800_000_000, 0)
-	verifier, err := webhook.NewVerifier([]string{"whsec_current", "whsec_previous"}, 0, func() time.Time { return now })
+	verifier, err := stripeevent.NewVerifier([]string{"whsec_current", "whsec_previous"}, 0, func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestWebhookReceiver(t *testing.T) {
 
 	completed := event("evt_1", "checkout.session.completed", "2023-10-16")
 	newer := event("evt_2", "checkout.session.async_payment_succeeded", "2025-03-31.basil")
-	big := bytes.Repeat([]byte("x"), webhook.MaxBodyBytes+1)
+	big := bytes.Repeat([]byte("x"), stripeevent.MaxBodyBytes+1)
 	tests := []struct {
 		name       string
 		body       []byte
@@ -70,22 +70,22 @@ func TestWebhookReceiver(t *testing.T) {
 		wantStatus string // in the JSON reply, for 200s
 		wantStored uint64 // messages in the stream afterwards (cumulative)
 	}{
-		{"valid", completed, webhook.Sign("whsec_current", now, completed), 200, "accepted", 1},
-		{"duplicate delivery", completed, webhook.Sign("whsec_current", now.Add(time.Minute), completed), 200, "duplicate", 1},
-		{"previous secret during rotation, other api_version", newer, webhook.Sign("whsec_previous", now, newer), 200, "accepted", 2},
-		{"ignored type", event("evt_3", "customer.created", "2023-10-16"), webhook.Sign("whsec_current", now, event("evt_3", "customer.created", "2023-10-16")), 200, "ignored", 2},
-		{"expired session: counted, not published", event("evt_4", "checkout.session.expired", "2023-10-16"), webhook.Sign("whsec_current", now, event("evt_4", "checkout.session.expired", "2023-10-16")), 200, "expired", 2},
-		{"wrong secret", completed, webhook.Sign("whsec_other", now, completed), 400, "", 2},
-		{"tampered body", append([]byte(nil), bytes.Replace(completed, []byte("paid"), []byte("PAID"), 1)...), webhook.Sign("whsec_current", now, completed), 400, "", 2},
-		{"stale", completed, webhook.Sign("whsec_current", now.Add(-301*time.Second), completed), 400, "", 2},
-		{"future", completed, webhook.Sign("whsec_current", now.Add(301*time.Second), completed), 400, "", 2},
+		{"valid", completed, stripeevent.Sign("whsec_current", now, completed), 200, "accepted", 1},
+		{"duplicate delivery", completed, stripeevent.Sign("whsec_current", now.Add(time.Minute), completed), 200, "duplicate", 1},
+		{"previous secret during rotation, other api_version", newer, stripeevent.Sign("whsec_previous", now, newer), 200, "accepted", 2},
+		{"ignored type", event("evt_3", "customer.created", "2023-10-16"), stripeevent.Sign("whsec_current", now, event("evt_3", "customer.created", "2023-10-16")), 200, "ignored", 2},
+		{"expired session: counted, not published", event("evt_4", "checkout.session.expired", "2023-10-16"), stripeevent.Sign("whsec_current", now, event("evt_4", "checkout.session.expired", "2023-10-16")), 200, "expired", 2},
+		{"wrong secret", completed, stripeevent.Sign("whsec_other", now, completed), 400, "", 2},
+		{"tampered body", append([]byte(nil), bytes.Replace(completed, []byte("paid"), []byte("PAID"), 1)...), stripeevent.Sign("whsec_current", now, completed), 400, "", 2},
+		{"stale", completed, stripeevent.Sign("whsec_current", now.Add(-301*time.Second), completed), 400, "", 2},
+		{"future", completed, stripeevent.Sign("whsec_current", now.Add(301*time.Second), completed), 400, "", 2},
 		{"missing header", completed, "", 400, "", 2},
 		{"garbled header", completed, "t=abc,v1=zz", 400, "", 2},
-		{"oversized body", big, webhook.Sign("whsec_current", now, big), 413, "", 2},
-		{"not JSON", []byte("hello"), webhook.Sign("whsec_current", now, []byte("hello")), 400, "", 2},
-		{"not an event", []byte(`{"id":"cus_1","object":"customer"}`), webhook.Sign("whsec_current", now, []byte(`{"id":"cus_1","object":"customer"}`)), 400, "", 2},
+		{"oversized body", big, stripeevent.Sign("whsec_current", now, big), 413, "", 2},
+		{"not JSON", []byte("hello"), stripeevent.Sign("whsec_current", now, []byte("hello")), 400, "", 2},
+		{"not an event", []byte(`{"id":"cus_1","object":"customer"}`), stripeevent.Sign("whsec_current", now, []byte(`{"id":"cus_1","object":"customer"}`)), 400, "", 2},
 		{"checkout event without a session", []byte(`{"id":"evt_9","object":"event","type":"checkout.session.completed","data":{"object":{"id":"pi_1","object":"payment_intent"}}}`),
-			webhook.Sign("whsec_current", now, []byte(`{"id":"evt_9","object":"event","type":"checkout.session.completed","data":{"object":{"id":"pi_1","object":"payment_intent"}}}`)), 400, "", 2},
+			stripeevent.Sign("whsec_current", now, []byte(`{"id":"evt_9","object":"event","type":"checkout.session.completed","data":{"object":{"id":"pi_1","object":"payment_intent"}}}`)), 400, "", 2},
 	}
 	// Sequential: the stream's message count accumulates across cases.
 	for _, tt := range tests {
@@ -126,7 +126,7 @@ func TestWebhookReceiver(t *testing.T) {
 func TestWebhookBrokerDown(t *testing.T) {
 	t.Parallel()
 	ns, js := broker(t)
-	verifier, err := webhook.NewVerifier([]string{"whsec_current"}, 0, nil)
+	verifier, err := stripeevent.NewVerifier([]string{"whsec_current"}, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestWebhookBrokerDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/webhooks/stripe", bytes.NewReader(body))
-	req.Header.Set("Stripe-Signature", webhook.Sign("whsec_current", time.Now(), body))
+	req.Header.Set("Stripe-Signature", stripeevent.Sign("whsec_current", time.Now(), body))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "retry") {

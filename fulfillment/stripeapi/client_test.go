@@ -286,7 +286,7 @@ func TestErrors(t *testing.T) {
 		call       call
 		permanent  bool
 		notFound   bool
-		retryAfter time.Duration // > 0: want *RetryAfterError
+		retryAfter time.Duration // > 0: want fulfillment.RetryAfter
 		ok         bool
 		requests   int64
 	}{
@@ -333,11 +333,10 @@ func TestErrors(t *testing.T) {
 			if got := errors.Is(err, fulfillment.ErrNotFound); got != tt.notFound {
 				t.Errorf("errors.Is(ErrNotFound) = %v, want %v", got, tt.notFound)
 			}
-			var ra *fulfillment.RetryAfterError
-			if got := errors.As(err, &ra); got != (tt.retryAfter > 0) {
-				t.Errorf("RetryAfterError: %v, want %v (%v)", got, tt.retryAfter > 0, err)
-			} else if got && ra.After != tt.retryAfter {
-				t.Errorf("After = %v, want %v", ra.After, tt.retryAfter)
+			if after, got := fulfillment.RetryDelay(err); got != (tt.retryAfter > 0) {
+				t.Errorf("RetryDelay: %v, want %v (%v)", got, tt.retryAfter > 0, err)
+			} else if got && after != tt.retryAfter {
+				t.Errorf("After = %v, want %v", after, tt.retryAfter)
 			}
 			var se *stripe.Error
 			if tt.requests > 0 && !errors.As(err, &se) {
@@ -357,9 +356,8 @@ func TestRetryAfterHeader(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	_, err := newClient(srv.URL).Session(context.Background(), "cs_test_x")
-	var ra *fulfillment.RetryAfterError
-	if !errors.As(err, &ra) || ra.After != 7*time.Second {
-		t.Fatalf("err = %v, want RetryAfterError after 7s", err)
+	if after, ok := fulfillment.RetryDelay(err); !ok || after != 7*time.Second {
+		t.Fatalf("err = %v, want RetryAfter after 7s", err)
 	}
 	if fulfillment.IsPermanent(err) {
 		t.Error("429 is permanent")
@@ -446,8 +444,7 @@ func TestUnthrottledClientIsRateLimited(t *testing.T) {
 	var limited int
 	for range 20 {
 		_, err := c.Session(context.Background(), "cs_test_digital")
-		var ra *fulfillment.RetryAfterError
-		if errors.As(err, &ra) {
+		if _, ok := fulfillment.RetryDelay(err); ok {
 			limited++
 		}
 	}

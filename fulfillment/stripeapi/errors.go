@@ -21,7 +21,7 @@ const DefaultRetryAfter = 2 * time.Second
 //     has already retried it) and 409 → transient (plain error): no
 //     rate limit, nothing to slow down for;
 //   - other 429s (rate_limit; stripe-go does not retry those) →
-//     *fulfillment.RetryAfterError, After from Retry-After or DefaultRetryAfter;
+//     fulfillment.RetryAfter (CodeRetryAfter), After from Retry-After or DefaultRetryAfter;
 //   - 401 (invalid or revoked key) and 403 (a key without the permission) →
 //     transient, and errors.Is(err, fulfillment.ErrUnauthorized): an outage
 //     an operator fixes, which the worker pool rides out with a long backoff;
@@ -43,7 +43,7 @@ func classify(op string, err error) error {
 	case status == http.StatusConflict || se.Code == stripe.ErrorCodeLockTimeout:
 		return wrapped
 	case status == http.StatusTooManyRequests || se.Code == stripe.ErrorCodeRateLimit:
-		return &fulfillment.RetryAfterError{Err: wrapped, After: retryAfter(se)}
+		return fulfillment.RetryAfter(wrapped, retryAfter(se))
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return fmt.Errorf("%s: %w: %w", op, fulfillment.ErrUnauthorized, stripeError{se})
 	case status == http.StatusNotFound:

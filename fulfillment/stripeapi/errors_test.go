@@ -63,8 +63,8 @@ func TestErrorKinds(t *testing.T) {
 			if got := errors.Is(err, fulfillment.ErrUnauthorized); got != tt.unauthorized {
 				t.Errorf("errors.Is(ErrUnauthorized) = %v, want %v (%v)", got, tt.unauthorized, err)
 			}
-			if _, got := errors.AsType[*fulfillment.RetryAfterError](err); got != tt.retryAfter {
-				t.Errorf("RetryAfterError: %v, want %v (%v)", got, tt.retryAfter, err)
+			if _, got := fulfillment.RetryDelay(err); got != tt.retryAfter {
+				t.Errorf("RetryDelay: %v, want %v (%v)", got, tt.retryAfter, err)
 			}
 			if got := c.RateLimited(); got != tt.limited {
 				t.Errorf("RateLimited() = %d, want %d", got, tt.limited)

@@ -2,7 +2,6 @@ package stripeapi_test
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,11 +31,11 @@ func TestBurstConvergesUnderStripesLimit(t *testing.T) {
 		wg.Go(func() {
 			for done.Load() < total {
 				_, err := c.Session(context.Background(), "cs_test_digital")
-				var ra *fulfillment.RetryAfterError
+				_, limited := fulfillment.RetryDelay(err)
 				switch {
 				case err == nil:
 					done.Add(1)
-				case errors.As(err, &ra):
+				case limited:
 				default:
 					mu.Lock()
 					failures = append(failures, err)

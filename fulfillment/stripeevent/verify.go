@@ -1,4 +1,5 @@
-// Package webhook verifies and produces Stripe-Signature headers.
+// Package stripeevent is Stripe's event wire format: it verifies and
+// produces Stripe-Signature headers and parses event envelopes.
 //
 // Stripe signs every webhook delivery with
 //
@@ -32,7 +33,7 @@
 // timestamps further than the tolerance in the future: Stripe never sends
 // them, and accepting them would extend the replay window of a captured
 // request.
-package webhook
+package stripeevent
 
 import (
 	"crypto/hmac"

@@ -1,4 +1,4 @@
-package webhook_test
+package stripeevent_test
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 
 	stripewebhook "github.com/stripe/stripe-go/v76/webhook"
 
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
 
 const (
@@ -29,9 +29,9 @@ var clock = time.Unix(goldenUnix, 0)
 
 func fixedNow() time.Time { return clock }
 
-func newVerifier(t testing.TB, secrets ...string) *webhook.Verifier {
+func newVerifier(t testing.TB, secrets ...string) *stripeevent.Verifier {
 	t.Helper()
-	v, err := webhook.NewVerifier(secrets, 0, fixedNow)
+	v, err := stripeevent.NewVerifier(secrets, 0, fixedNow)
 	if err != nil {
 		t.Fatalf("NewVerifier: %v", err)
 	}
@@ -40,19 +40,19 @@ func newVerifier(t testing.TB, secrets ...string) *webhook.Verifier {
 
 func TestSignGolden(t *testing.T) {
 	t.Parallel()
-	if got := webhook.Signature(oldSecret, goldenUnix, []byte(goldenBody)); got != goldenSig {
+	if got := stripeevent.Signature(oldSecret, goldenUnix, []byte(goldenBody)); got != goldenSig {
 		t.Errorf("Signature = %s, want %s", got, goldenSig)
 	}
 	want := "t=1700000000,v1=" + goldenSig
-	if got := webhook.Sign(oldSecret, clock, []byte(goldenBody)); got != want {
+	if got := stripeevent.Sign(oldSecret, clock, []byte(goldenBody)); got != want {
 		t.Errorf("Sign = %q, want %q", got, want)
 	}
 	// Sub-second parts are dropped, as Stripe's timestamps are whole seconds.
-	if got := webhook.Sign(oldSecret, clock.Add(999*time.Millisecond), []byte(goldenBody)); got != want {
+	if got := stripeevent.Sign(oldSecret, clock.Add(999*time.Millisecond), []byte(goldenBody)); got != want {
 		t.Errorf("Sign(+999ms) = %q, want %q", got, want)
 	}
-	wantAll := want + ",v1=" + webhook.Signature(newSecret, goldenUnix, []byte(goldenBody))
-	if got := webhook.SignAll([]string{oldSecret, newSecret}, clock, []byte(goldenBody)); got != wantAll {
+	wantAll := want + ",v1=" + stripeevent.Signature(newSecret, goldenUnix, []byte(goldenBody))
+	if got := stripeevent.SignAll([]string{oldSecret, newSecret}, clock, []byte(goldenBody)); got != wantAll {
 		t.Errorf("SignAll = %q, want %q", got, wantAll)
 	}
 }
@@ -64,9 +64,9 @@ func TestVerify(t *testing.T) {
 	tampered[10] ^= 1
 	at := func(d time.Duration) time.Time { return clock.Add(d) }
 	sigAt := func(secret string, d time.Duration) string {
-		return webhook.Signature(secret, at(d).Unix(), body)
+		return stripeevent.Signature(secret, at(d).Unix(), body)
 	}
-	valid := webhook.Sign(oldSecret, clock, body)
+	valid := stripeevent.Sign(oldSecret, clock, body)
 	good := sigAt(oldSecret, 0)
 	wrong := sigAt(badSecret, 0)
 	ts := "t=" + strconv.Itoa(goldenUnix)
@@ -87,61 +87,61 @@ func TestVerify(t *testing.T) {
 		{name: "v1 before t", header: "v1=" + good + "," + ts},
 		{name: "unknown keys ignored", header: ts + ",foo=bar,v1=" + good + ",=x"},
 		{name: "v0 and v1", header: ts + ",v1=" + good + ",v0=" + good},
-		{name: "empty body signed", header: webhook.Sign(oldSecret, clock, nil), body: []byte{}},
+		{name: "empty body signed", header: stripeevent.Sign(oldSecret, clock, nil), body: []byte{}},
 
 		// Secret rotation.
-		{name: "rotation: old only", secrets: []string{oldSecret, newSecret}, header: webhook.Sign(oldSecret, clock, body)},
-		{name: "rotation: new only", secrets: []string{oldSecret, newSecret}, header: webhook.Sign(newSecret, clock, body)},
-		{name: "rotation: both via SignAll", secrets: []string{oldSecret, newSecret}, header: webhook.SignAll([]string{oldSecret, newSecret}, clock, body)},
-		{name: "rotation: Stripe order new then old", secrets: []string{oldSecret, newSecret}, header: webhook.SignAll([]string{newSecret, oldSecret}, clock, body)},
-		{name: "rotation: verifier knows only new, header has both", secrets: []string{newSecret}, header: webhook.SignAll([]string{oldSecret, newSecret}, clock, body)},
-		{name: "rotation: neither matches", secrets: []string{oldSecret, newSecret}, header: webhook.Sign(badSecret, clock, body), want: webhook.ErrNoValidSignature},
+		{name: "rotation: old only", secrets: []string{oldSecret, newSecret}, header: stripeevent.Sign(oldSecret, clock, body)},
+		{name: "rotation: new only", secrets: []string{oldSecret, newSecret}, header: stripeevent.Sign(newSecret, clock, body)},
+		{name: "rotation: both via SignAll", secrets: []string{oldSecret, newSecret}, header: stripeevent.SignAll([]string{oldSecret, newSecret}, clock, body)},
+		{name: "rotation: Stripe order new then old", secrets: []string{oldSecret, newSecret}, header: stripeevent.SignAll([]string{newSecret, oldSecret}, clock, body)},
+		{name: "rotation: verifier knows only new, header has both", secrets: []string{newSecret}, header: stripeevent.SignAll([]string{oldSecret, newSecret}, clock, body)},
+		{name: "rotation: neither matches", secrets: []string{oldSecret, newSecret}, header: stripeevent.Sign(badSecret, clock, body), want: stripeevent.ErrNoValidSignature},
 
 		// Signature failures.
-		{name: "wrong secret", header: webhook.Sign(badSecret, clock, body), want: webhook.ErrNoValidSignature},
-		{name: "tampered body one bit", header: valid, body: tampered, want: webhook.ErrNoValidSignature},
-		{name: "body with trailing newline", header: valid, body: append([]byte(goldenBody), '\n'), want: webhook.ErrNoValidSignature},
-		{name: "signature for another t", header: "t=1700000001,v1=" + good, want: webhook.ErrNoValidSignature},
+		{name: "wrong secret", header: stripeevent.Sign(badSecret, clock, body), want: stripeevent.ErrNoValidSignature},
+		{name: "tampered body one bit", header: valid, body: tampered, want: stripeevent.ErrNoValidSignature},
+		{name: "body with trailing newline", header: valid, body: append([]byte(goldenBody), '\n'), want: stripeevent.ErrNoValidSignature},
+		{name: "signature for another t", header: "t=1700000001,v1=" + good, want: stripeevent.ErrNoValidSignature},
 		{name: "multiple v1, second matches", header: ts + ",v1=" + wrong + ",v1=" + good},
-		{name: "multiple v1, none matches", header: ts + ",v1=" + wrong + ",v1=" + sigAt(newSecret, 0), want: webhook.ErrNoValidSignature},
-		{name: "v1 not hex is a non-match", header: ts + ",v1=" + strings.Repeat("zz", 32), want: webhook.ErrNoValidSignature},
-		{name: "v1 truncated is a non-match", header: ts + ",v1=" + good[:62], want: webhook.ErrNoValidSignature},
-		{name: "v1 too long is a non-match", header: ts + ",v1=" + good + "00", want: webhook.ErrNoValidSignature},
-		{name: "v1 empty is a non-match", header: ts + ",v1=", want: webhook.ErrNoValidSignature},
+		{name: "multiple v1, none matches", header: ts + ",v1=" + wrong + ",v1=" + sigAt(newSecret, 0), want: stripeevent.ErrNoValidSignature},
+		{name: "v1 not hex is a non-match", header: ts + ",v1=" + strings.Repeat("zz", 32), want: stripeevent.ErrNoValidSignature},
+		{name: "v1 truncated is a non-match", header: ts + ",v1=" + good[:62], want: stripeevent.ErrNoValidSignature},
+		{name: "v1 too long is a non-match", header: ts + ",v1=" + good + "00", want: stripeevent.ErrNoValidSignature},
+		{name: "v1 empty is a non-match", header: ts + ",v1=", want: stripeevent.ErrNoValidSignature},
 		{name: "garbled v1 then good v1", header: ts + ",v1=nothex,v1=" + good},
-		{name: "v1 key case matters", header: ts + ",V1=" + good, want: webhook.ErrMalformedHeader},
+		{name: "v1 key case matters", header: ts + ",V1=" + good, want: stripeevent.ErrMalformedHeader},
 
 		// Timestamp, checked after the signature.
-		{name: "stale now-301s", header: webhook.Sign(oldSecret, at(-301*time.Second), body), want: webhook.ErrTooOld},
-		{name: "future now+301s", header: webhook.Sign(oldSecret, at(301*time.Second), body), want: webhook.ErrTooNew},
-		{name: "edge now-300s", header: webhook.Sign(oldSecret, at(-300*time.Second), body)},
-		{name: "edge now+300s", header: webhook.Sign(oldSecret, at(300*time.Second), body)},
-		{name: "t=0 signed", header: webhook.Sign(oldSecret, time.Unix(0, 0), body), want: webhook.ErrTooOld},
-		{name: "t far future signed", header: "t=9223372036854775807,v1=" + webhook.Signature(oldSecret, 9223372036854775807, body), want: webhook.ErrTooNew},
-		{name: "stale and forged gets no-signature", header: "t=1600000000,v1=" + wrong, want: webhook.ErrNoValidSignature},
-		{name: "future and forged gets no-signature", header: "t=1800000000,v1=" + wrong, want: webhook.ErrNoValidSignature},
+		{name: "stale now-301s", header: stripeevent.Sign(oldSecret, at(-301*time.Second), body), want: stripeevent.ErrTooOld},
+		{name: "future now+301s", header: stripeevent.Sign(oldSecret, at(301*time.Second), body), want: stripeevent.ErrTooNew},
+		{name: "edge now-300s", header: stripeevent.Sign(oldSecret, at(-300*time.Second), body)},
+		{name: "edge now+300s", header: stripeevent.Sign(oldSecret, at(300*time.Second), body)},
+		{name: "t=0 signed", header: stripeevent.Sign(oldSecret, time.Unix(0, 0), body), want: stripeevent.ErrTooOld},
+		{name: "t far future signed", header: "t=9223372036854775807,v1=" + stripeevent.Signature(oldSecret, 9223372036854775807, body), want: stripeevent.ErrTooNew},
+		{name: "stale and forged gets no-signature", header: "t=1600000000,v1=" + wrong, want: stripeevent.ErrNoValidSignature},
+		{name: "future and forged gets no-signature", header: "t=1800000000,v1=" + wrong, want: stripeevent.ErrNoValidSignature},
 
 		// Header shape.
-		{name: "missing header", header: "", want: webhook.ErrMissingHeader},
-		{name: "only spaces", header: "   ", want: webhook.ErrMalformedHeader},
-		{name: "only commas", header: ",,,,", want: webhook.ErrMalformedHeader},
-		{name: "no t", header: "v1=" + good, want: webhook.ErrMalformedHeader},
-		{name: "t not a number", header: "t=abc,v1=" + good, want: webhook.ErrMalformedHeader},
-		{name: "t with trailing letters", header: "t=1700000000s,v1=" + good, want: webhook.ErrMalformedHeader},
-		{name: "t negative", header: "t=-1,v1=" + good, want: webhook.ErrMalformedHeader},
-		{name: "t with plus sign", header: "t=+1700000000,v1=" + good, want: webhook.ErrMalformedHeader},
-		{name: "t fractional", header: "t=1700000000.5,v1=" + good, want: webhook.ErrMalformedHeader},
-		{name: "t overflows int64", header: "t=9223372036854775808,v1=" + good, want: webhook.ErrMalformedHeader},
-		{name: "t twenty digits", header: "t=01700000000000000000,v1=" + good, want: webhook.ErrMalformedHeader},
-		{name: "t twice", header: ts + "," + ts + ",v1=" + good, want: webhook.ErrMalformedHeader},
-		{name: "no v1", header: ts, want: webhook.ErrMalformedHeader},
-		{name: "v0 only", header: ts + ",v0=" + good, want: webhook.ErrMalformedHeader},
-		{name: "t= and v1= empty", header: "t=,v1=", want: webhook.ErrMalformedHeader},
-		{name: "pair without equals", header: ts + ",v1=" + good + ",garbage", want: webhook.ErrMalformedHeader},
-		{name: "semicolon separated", header: ts + ";v1=" + good, want: webhook.ErrMalformedHeader},
-		{name: "huge header", header: valid + strings.Repeat(",v0=x", webhook.MaxHeaderBytes/5), want: webhook.ErrMalformedHeader},
-		{name: "header at the size limit", header: valid + "," + strings.Repeat(" ", webhook.MaxHeaderBytes-len(valid)-1)},
-		{name: "header one byte over the limit", header: valid + "," + strings.Repeat(" ", webhook.MaxHeaderBytes-len(valid)), want: webhook.ErrMalformedHeader},
+		{name: "missing header", header: "", want: stripeevent.ErrMissingHeader},
+		{name: "only spaces", header: "   ", want: stripeevent.ErrMalformedHeader},
+		{name: "only commas", header: ",,,,", want: stripeevent.ErrMalformedHeader},
+		{name: "no t", header: "v1=" + good, want: stripeevent.ErrMalformedHeader},
+		{name: "t not a number", header: "t=abc,v1=" + good, want: stripeevent.ErrMalformedHeader},
+		{name: "t with trailing letters", header: "t=1700000000s,v1=" + good, want: stripeevent.ErrMalformedHeader},
+		{name: "t negative", header: "t=-1,v1=" + good, want: stripeevent.ErrMalformedHeader},
+		{name: "t with plus sign", header: "t=+1700000000,v1=" + good, want: stripeevent.ErrMalformedHeader},
+		{name: "t fractional", header: "t=1700000000.5,v1=" + good, want: stripeevent.ErrMalformedHeader},
+		{name: "t overflows int64", header: "t=9223372036854775808,v1=" + good, want: stripeevent.ErrMalformedHeader},
+		{name: "t twenty digits", header: "t=01700000000000000000,v1=" + good, want: stripeevent.ErrMalformedHeader},
+		{name: "t twice", header: ts + "," + ts + ",v1=" + good, want: stripeevent.ErrMalformedHeader},
+		{name: "no v1", header: ts, want: stripeevent.ErrMalformedHeader},
+		{name: "v0 only", header: ts + ",v0=" + good, want: stripeevent.ErrMalformedHeader},
+		{name: "t= and v1= empty", header: "t=,v1=", want: stripeevent.ErrMalformedHeader},
+		{name: "pair without equals", header: ts + ",v1=" + good + ",garbage", want: stripeevent.ErrMalformedHeader},
+		{name: "semicolon separated", header: ts + ";v1=" + good, want: stripeevent.ErrMalformedHeader},
+		{name: "huge header", header: valid + strings.Repeat(",v0=x", stripeevent.MaxHeaderBytes/5), want: stripeevent.ErrMalformedHeader},
+		{name: "header at the size limit", header: valid + "," + strings.Repeat(" ", stripeevent.MaxHeaderBytes-len(valid)-1)},
+		{name: "header one byte over the limit", header: valid + "," + strings.Repeat(" ", stripeevent.MaxHeaderBytes-len(valid)), want: stripeevent.ErrMalformedHeader},
 		{name: "many v1 within limit, last matches", header: ts + strings.Repeat(",v1="+wrong, 100) + ",v1=" + good},
 	}
 	for _, tt := range tests {
@@ -173,7 +173,7 @@ func TestVerify(t *testing.T) {
 func TestVerifyCustomToleranceAndClock(t *testing.T) {
 	t.Parallel()
 	body := []byte(goldenBody)
-	v, err := webhook.NewVerifier([]string{oldSecret}, 10*time.Second, fixedNow)
+	v, err := stripeevent.NewVerifier([]string{oldSecret}, 10*time.Second, fixedNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,25 +181,25 @@ func TestVerifyCustomToleranceAndClock(t *testing.T) {
 		offset time.Duration
 		want   error
 	}{
-		{-11 * time.Second, webhook.ErrTooOld},
+		{-11 * time.Second, stripeevent.ErrTooOld},
 		{-10 * time.Second, nil},
 		{10 * time.Second, nil},
-		{11 * time.Second, webhook.ErrTooNew},
+		{11 * time.Second, stripeevent.ErrTooNew},
 	} {
-		if err := v.Verify(webhook.Sign(oldSecret, clock.Add(tt.offset), body), body); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+		if err := v.Verify(stripeevent.Sign(oldSecret, clock.Add(tt.offset), body), body); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 			t.Errorf("offset %s: Verify = %v, want %v", tt.offset, err, tt.want)
 		}
 	}
 
 	// A nil clock means the wall clock.
-	wall, err := webhook.NewVerifier([]string{oldSecret}, 0, nil)
+	wall, err := stripeevent.NewVerifier([]string{oldSecret}, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := wall.Verify(webhook.Sign(oldSecret, time.Now(), body), body); err != nil {
+	if err := wall.Verify(stripeevent.Sign(oldSecret, time.Now(), body), body); err != nil {
 		t.Errorf("wall clock, fresh header: %v", err)
 	}
-	if err := wall.Verify(webhook.Sign(oldSecret, time.Now().Add(-time.Hour), body), body); !errors.Is(err, webhook.ErrTooOld) {
+	if err := wall.Verify(stripeevent.Sign(oldSecret, time.Now().Add(-time.Hour), body), body); !errors.Is(err, stripeevent.ErrTooOld) {
 		t.Errorf("wall clock, hour-old header: %v, want ErrTooOld", err)
 	}
 }
@@ -216,20 +216,20 @@ func TestVerifySignature(t *testing.T) {
 		body   []byte
 		want   error
 	}{
-		{"signed a week ago", webhook.Sign(newSecret, clock.Add(-7*24*time.Hour), body), body, nil},
-		{"signed in the future", webhook.Sign(oldSecret, clock.Add(time.Hour), body), body, nil},
+		{"signed a week ago", stripeevent.Sign(newSecret, clock.Add(-7*24*time.Hour), body), body, nil},
+		{"signed in the future", stripeevent.Sign(oldSecret, clock.Add(time.Hour), body), body, nil},
 		{"golden", "t=" + strconv.Itoa(goldenUnix) + ",v1=" + goldenSig, body, nil},
-		{"wrong secret", webhook.Sign(badSecret, clock, body), body, webhook.ErrNoValidSignature},
-		{"altered body", webhook.Sign(oldSecret, clock, body), []byte(strings.Replace(goldenBody, "evt_test", "evt_tesT", 1)), webhook.ErrNoValidSignature},
-		{"missing", "", body, webhook.ErrMissingHeader},
-		{"no v1", "t=1700000000,v0=" + goldenSig, body, webhook.ErrMalformedHeader},
+		{"wrong secret", stripeevent.Sign(badSecret, clock, body), body, stripeevent.ErrNoValidSignature},
+		{"altered body", stripeevent.Sign(oldSecret, clock, body), []byte(strings.Replace(goldenBody, "evt_test", "evt_tesT", 1)), stripeevent.ErrNoValidSignature},
+		{"missing", "", body, stripeevent.ErrMissingHeader},
+		{"no v1", "t=1700000000,v0=" + goldenSig, body, stripeevent.ErrMalformedHeader},
 	} {
 		err := v.VerifySignature(tt.header, tt.body)
 		if (tt.want == nil) != (err == nil) || !errors.Is(err, tt.want) {
 			t.Errorf("%s: VerifySignature = %v, want %v", tt.name, err, tt.want)
 		}
 	}
-	if err := v.Verify(webhook.Sign(newSecret, clock.Add(-7*24*time.Hour), body), body); !errors.Is(err, webhook.ErrTooOld) {
+	if err := v.Verify(stripeevent.Sign(newSecret, clock.Add(-7*24*time.Hour), body), body); !errors.Is(err, stripeevent.ErrTooOld) {
 		t.Errorf("Verify of a week-old signature = %v, want ErrTooOld", err)
 	}
 }
@@ -261,7 +261,7 @@ func TestNewVerifier(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			v, err := webhook.NewVerifier(tt.secrets, tt.tolerance, fixedNow)
+			v, err := stripeevent.NewVerifier(tt.secrets, tt.tolerance, fixedNow)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("NewVerifier err = %v, wantErr %v", err, tt.wantErr)
 			}
@@ -278,7 +278,7 @@ func TestNewVerifier(t *testing.T) {
 			}
 			body := []byte(goldenBody)
 			for _, s := range tt.secrets {
-				if err := v.Verify(webhook.Sign(s, clock, body), body); err != nil {
+				if err := v.Verify(stripeevent.Sign(s, clock, body), body); err != nil {
 					t.Errorf("Verify with configured secret: %v", err)
 				}
 			}
@@ -309,12 +309,12 @@ func TestParseSecrets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%q", tt.in), func(t *testing.T) {
 			t.Parallel()
-			got, err := webhook.ParseSecrets(tt.in)
+			got, err := stripeevent.ParseSecrets(tt.in)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("ParseSecrets err = %v, wantErr %v", err, tt.wantErr)
 			}
 			if err != nil {
-				if !errors.Is(err, webhook.ErrInvalidSecret) {
+				if !errors.Is(err, stripeevent.ErrInvalidSecret) {
 					t.Errorf("err %v does not wrap ErrInvalidSecret", err)
 				}
 				return
@@ -341,10 +341,10 @@ func TestStripeGoInterop(t *testing.T) {
 		if err := newVerifier(t, oldSecret, newSecret).Verify(p.Header, body); err != nil {
 			t.Errorf("Verify(%q) = %v", p.Header, err)
 		}
-		if err := newVerifier(t, oldSecret).Verify(p.Header, body); !errors.Is(err, webhook.ErrNoValidSignature) {
+		if err := newVerifier(t, oldSecret).Verify(p.Header, body); !errors.Is(err, stripeevent.ErrNoValidSignature) {
 			t.Errorf("Verify with other secret = %v, want ErrNoValidSignature", err)
 		}
-		if got := webhook.Sign(newSecret, clock, body); got != p.Header {
+		if got := stripeevent.Sign(newSecret, clock, body); got != p.Header {
 			t.Errorf("Sign = %q, stripe-go = %q", got, p.Header)
 		}
 	})
@@ -352,7 +352,7 @@ func TestStripeGoInterop(t *testing.T) {
 	t.Run("our header verifies with stripe-go", func(t *testing.T) {
 		t.Parallel()
 		now := time.Now()
-		h := webhook.Sign(oldSecret, now, body)
+		h := stripeevent.Sign(oldSecret, now, body)
 		if err := stripewebhook.ValidatePayloadWithTolerance(body, h, oldSecret, stripewebhook.DefaultTolerance); err != nil {
 			t.Errorf("stripe-go rejects %q: %v", h, err)
 		}
@@ -360,7 +360,7 @@ func TestStripeGoInterop(t *testing.T) {
 			t.Errorf("stripe-go with wrong secret = %v, want its ErrNoValidSignature", err)
 		}
 		// A rolled-secret header works with either secret, one at a time.
-		all := webhook.SignAll([]string{oldSecret, newSecret}, now, body)
+		all := stripeevent.SignAll([]string{oldSecret, newSecret}, now, body)
 		for _, s := range []string{oldSecret, newSecret} {
 			if err := stripewebhook.ValidatePayloadWithTolerance(body, all, s, stripewebhook.DefaultTolerance); err != nil {
 				t.Errorf("stripe-go rejects SignAll header with one secret: %v", err)
@@ -371,7 +371,7 @@ func TestStripeGoInterop(t *testing.T) {
 	t.Run("signature bytes match ComputeSignature", func(t *testing.T) {
 		t.Parallel()
 		want := fmt.Sprintf("%x", stripewebhook.ComputeSignature(clock, body, oldSecret))
-		if got := webhook.Signature(oldSecret, clock.Unix(), body); got != want {
+		if got := stripeevent.Signature(oldSecret, clock.Unix(), body); got != want {
 			t.Errorf("Signature = %s, stripe-go = %s", got, want)
 		}
 	})
@@ -388,11 +388,11 @@ func TestVerifyConcurrent(t *testing.T) {
 			for i := range 200 {
 				body := []byte(fmt.Sprintf(`{"g":%d,"i":%d}`, g, i))
 				secret := []string{oldSecret, newSecret}[i%2]
-				if err := v.Verify(webhook.Sign(secret, clock, body), body); err != nil {
+				if err := v.Verify(stripeevent.Sign(secret, clock, body), body); err != nil {
 					errs <- err
 					return
 				}
-				if err := v.Verify(webhook.Sign(secret, clock, body), append(body, ' ')); !errors.Is(err, webhook.ErrNoValidSignature) {
+				if err := v.Verify(stripeevent.Sign(secret, clock, body), append(body, ' ')); !errors.Is(err, stripeevent.ErrNoValidSignature) {
 					errs <- fmt.Errorf("tampered body: %v", err)
 					return
 				}
@@ -412,7 +412,7 @@ func TestVerifyAllocs(t *testing.T) {
 	}
 	body := []byte(strings.Repeat("x", 4096))
 	v := newVerifier(t, oldSecret, newSecret)
-	header := webhook.SignAll([]string{badSecret, newSecret}, clock, body)
+	header := stripeevent.SignAll([]string{badSecret, newSecret}, clock, body)
 	if err := v.Verify(header, body); err != nil {
 		t.Fatal(err)
 	}
@@ -429,11 +429,11 @@ func BenchmarkVerify(b *testing.B) {
 		header  string
 		want    error
 	}{
-		{"1secret", []string{oldSecret}, webhook.Sign(oldSecret, clock, body), nil},
+		{"1secret", []string{oldSecret}, stripeevent.Sign(oldSecret, clock, body), nil},
 		// Worst valid case during a roll: the first secret matches nothing.
-		{"2secrets_second_matches", []string{oldSecret, newSecret}, webhook.SignAll([]string{badSecret, newSecret}, clock, body), nil},
+		{"2secrets_second_matches", []string{oldSecret, newSecret}, stripeevent.SignAll([]string{badSecret, newSecret}, clock, body), nil},
 		// A forgery costs the same as a valid request, plus the error value.
-		{"forged", []string{oldSecret}, webhook.Sign(badSecret, clock, body), webhook.ErrNoValidSignature},
+		{"forged", []string{oldSecret}, stripeevent.Sign(badSecret, clock, body), stripeevent.ErrNoValidSignature},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			v := newVerifier(b, bc.secrets...)
@@ -453,20 +453,20 @@ func BenchmarkSign(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = webhook.Sign(oldSecret, clock, body)
+		_ = stripeevent.Sign(oldSecret, clock, body)
 	}
 }
 
 func ExampleVerifier_Verify() {
-	secrets, _ := webhook.ParseSecrets("whsec_old, whsec_new")
-	v, _ := webhook.NewVerifier(secrets, 0, func() time.Time { return time.Unix(1700000000, 0) })
+	secrets, _ := stripeevent.ParseSecrets("whsec_old, whsec_new")
+	v, _ := stripeevent.NewVerifier(secrets, 0, func() time.Time { return time.Unix(1700000000, 0) })
 	body := []byte(`{"id":"evt_1"}`)
 
-	header := webhook.Sign("whsec_new", time.Unix(1700000000, 0), body)
+	header := stripeevent.Sign("whsec_new", time.Unix(1700000000, 0), body)
 	fmt.Println(header[:13], v.Verify(header, body))
 
-	err := v.Verify(webhook.Sign("whsec_new", time.Unix(1699999000, 0), body), body)
-	fmt.Println(errors.Is(err, webhook.ErrTooOld))
+	err := v.Verify(stripeevent.Sign("whsec_new", time.Unix(1699999000, 0), body), body)
+	fmt.Println(errors.Is(err, stripeevent.ErrTooOld))
 	// Output:
 	// t=1700000000, <nil>
 	// true

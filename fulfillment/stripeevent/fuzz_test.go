@@ -1,4 +1,4 @@
-package webhook_test
+package stripeevent_test
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/webhook"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
 
 // FuzzVerify feeds arbitrary headers and bodies to Verify. Properties:
@@ -19,11 +19,11 @@ import (
 // Seeds live in testdata/fuzz/FuzzVerify and in the f.Add calls below.
 func FuzzVerify(f *testing.F) {
 	body := []byte(goldenBody)
-	f.Add(webhook.Sign(oldSecret, clock, body), body)
-	f.Add(webhook.SignAll([]string{newSecret, oldSecret}, clock, body), body)
+	f.Add(stripeevent.Sign(oldSecret, clock, body), body)
+	f.Add(stripeevent.SignAll([]string{newSecret, oldSecret}, clock, body), body)
 	f.Add("t=1700000000,v1="+goldenSig+",v0=abc", body)
 	f.Add(" t = 1700000000 , v1 = "+goldenSig, body)
-	f.Add("t=1699999699,v1="+webhook.Signature(oldSecret, 1699999699, body), body)
+	f.Add("t=1699999699,v1="+stripeevent.Signature(oldSecret, 1699999699, body), body)
 	f.Add("t=,v1=", []byte{})
 	f.Add(",,,", []byte("x"))
 	f.Add("t=9223372036854775807,v1=00", []byte(nil))
@@ -31,8 +31,8 @@ func FuzzVerify(f *testing.F) {
 
 	v := newVerifier(f, oldSecret, newSecret)
 	sentinels := []error{
-		webhook.ErrMissingHeader, webhook.ErrMalformedHeader, webhook.ErrNoValidSignature,
-		webhook.ErrTooOld, webhook.ErrTooNew,
+		stripeevent.ErrMissingHeader, stripeevent.ErrMalformedHeader, stripeevent.ErrNoValidSignature,
+		stripeevent.ErrTooOld, stripeevent.ErrTooNew,
 	}
 
 	f.Fuzz(func(t *testing.T, header string, body []byte) {
@@ -49,14 +49,14 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("Verify(%q, %q) accepted a header without a genuine v1", header, body)
 		}
 
-		signed := webhook.Sign(newSecret, clock, body)
+		signed := stripeevent.Sign(newSecret, clock, body)
 		if err := v.Verify(signed, body); err != nil {
 			t.Fatalf("Verify(Sign(body)) = %v", err)
 		}
 		if len(body) > 0 {
 			tampered := append([]byte(nil), body...)
 			tampered[len(tampered)/2] ^= 0x01
-			if err := v.Verify(signed, tampered); !errors.Is(err, webhook.ErrNoValidSignature) {
+			if err := v.Verify(signed, tampered); !errors.Is(err, stripeevent.ErrNoValidSignature) {
 				t.Fatalf("Verify(Sign(body), tampered) = %v, want ErrNoValidSignature", err)
 			}
 		}
@@ -82,7 +82,7 @@ func carriesSignature(header string, body []byte) bool {
 	}
 	for _, t := range ts {
 		for _, s := range []string{oldSecret, newSecret} {
-			want := webhook.Signature(s, t, body)
+			want := stripeevent.Signature(s, t, body)
 			for _, sig := range sigs {
 				if sig == want {
 					return true
