@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/httpapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/store"
@@ -97,12 +98,20 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	if err != nil {
 		return nil, fmt.Errorf("webhook secrets: %w", err)
 	}
+	// What this role serves over HTTP: a part it does not serve is nil.
+	deps := httpapi.Deps{Log: log}
+	if cfg.Role == roleWorker {
+		deps.NotServed = map[string]string{"/webhooks/": "this process is a worker (--role worker): Stripe webhooks go to the receiver role"}
+	} else {
+		deps.Webhooks = &httpapi.Webhooks{Verifier: verifier, Events: publisher, Observe: a.metrics.webhook}
+	}
 	if !cfg.works() {
 		if err := worker.SetupStream(ctx, a.js, streamCfg); err != nil {
 			return nil, fmt.Errorf("set up stream: %w", err)
 		}
 		a.metrics.reg.MustRegister(newGauges(log, nil, nil))
-		if err := a.listen(cfg, verifier, publisher); err != nil {
+		deps.NotServed = map[string]string{"/v1/": "this process is a receiver (--role receiver): the warehouse API /v1 is served by the worker role"}
+		if err := a.listen(cfg, deps); err != nil {
 			return nil, err
 		}
 		return a, nil
@@ -154,28 +163,29 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		a.tasks = append(a.tasks, reconcileEvery(rec, cfg.ReconcileEvery, cfg.ReconcileSince, wake, log))
 	}
 	a.metrics.reg.MustRegister(newGauges(log, a.db, consumer))
-	if err := a.listen(cfg, verifier, publisher); err != nil {
+	deps.API = &httpapi.API{Orders: a.db, Tokens: cfg.APITokens, Now: time.Now, Refused: a.metrics.unauthorizedRequest}
+	if err := a.listen(cfg, deps); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-// listen opens the public listener (webhooks, /v1) and, with
-// FULFILLMENT_ADMIN_ADDR, the admin listener, which then alone serves
+// listen opens the public listener (webhooks, /v1: what deps has) and,
+// with FULFILLMENT_ADMIN_ADDR, the admin listener, which then alone serves
 // /healthz, /readyz and /metrics.
-func (a *app) listen(cfg config, verifier *stripeevent.Verifier, publisher eventPublisher) (err error) {
+func (a *app) listen(cfg config, deps httpapi.Deps) (err error) {
 	if a.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	ops := opsRoutes(a.log, a.ready, a.metrics, false)
+	deps.Ops = httpapi.NewOps(a.log, a.ready, a.metrics.handler(), false)
 	if cfg.AdminAddr != "" {
 		if a.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 			return fmt.Errorf("listen on the admin address: %w", err)
 		}
-		a.adminHandler = opsRoutes(a.log, a.ready, a.metrics, true)
-		ops = nil
+		a.adminHandler = httpapi.NewOps(a.log, a.ready, a.metrics.handler(), true)
+		deps.Ops = nil
 	}
-	a.handler = servesRole(cfg.Role, routes(a.log, verifier, publisher, a.db, cfg.APITokens, ops, time.Now, a.metrics))
+	a.handler = httpapi.NewHandler(deps)
 	return nil
 }
 
@@ -356,3 +366,12 @@ func (a *app) close() {
 		}
 	}
 }
+
+// The adapters serve what the HTTP API needs.
+var (
+	_ httpapi.Orders    = (*store.DB)(nil)
+	_ httpapi.Publisher = (*worker.Publisher)(nil)
+)
+
+// orderList is the warehouse feed's page (GET /v1/orders) as clients decode it.
+type orderList = httpapi.OrderList

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/httpapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/worker"
@@ -58,7 +60,7 @@ func BenchmarkWebhookAccept(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				body := event(seq.Add(1))
-				req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
+				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/stripe", bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json; charset=utf-8")
 				req.Header.Set("Stripe-Signature", stripeevent.Sign("whsec_bench", time.Now(), body))
 				resp, err := client.Do(req)
@@ -89,7 +91,8 @@ func BenchmarkWebhookAccept(b *testing.B) {
 				http.Error(w, "bad", http.StatusBadRequest)
 				return
 			}
-			writeJSON(w, http.StatusOK, map[string]string{"status": "accepted", "event_id": ev.ID})
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]string{"status": "accepted", "event_id": ev.ID})
 		}))
 	})
 	for _, mode := range []struct {
@@ -98,7 +101,10 @@ func BenchmarkWebhookAccept(b *testing.B) {
 	}{{"sync_always", 0}, {"sync_2m", 2 * time.Minute}} {
 		b.Run("receiver/"+mode.name, func(b *testing.B) {
 			js := benchBroker(b, mode.sync)
-			post(b, handleStripeWebhook(slog.New(slog.DiscardHandler), verifier, worker.NewPublisher(js), nil))
+			post(b, httpapi.NewHandler(httpapi.Deps{
+				Log:      slog.New(slog.DiscardHandler),
+				Webhooks: &httpapi.Webhooks{Verifier: verifier, Events: worker.NewPublisher(js)},
+			}))
 		})
 		b.Run("broker_publish/"+mode.name, func(b *testing.B) {
 			js := benchBroker(b, mode.sync)

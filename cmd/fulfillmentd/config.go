@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/httpapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/worker"
 )
@@ -49,10 +50,7 @@ type config struct {
 }
 
 // apiToken is one bearer token for /v1, named after the warehouse using it.
-type apiToken struct {
-	Name  string
-	Token string
-}
+type apiToken = httpapi.Token
 
 // setting is one configuration entry: its environment variable, its flag, and
 // how its text becomes a value.

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/httpapi"
 	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
@@ -160,7 +161,7 @@ func TestFaultBrokerDown(t *testing.T) {
 			t.Errorf("broker down: delivery answered %d, %v; want 503", code, err)
 		}
 		t.Logf("broker down: delivery answered %d in %s", code, time.Since(began))
-		if took := time.Since(began); took > publishTimeout+time.Second {
+		if took := time.Since(began); took > httpapi.PublishTimeout+time.Second {
 			t.Errorf("broker down: 503 took %s", took)
 		}
 		if code := svc.get(t, "/readyz", nil); code != http.StatusServiceUnavailable {

@@ -9,50 +9,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/httpapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
 
-func TestLogSampler(t *testing.T) {
-	t.Parallel()
-	var buf bytes.Buffer
-	clock := time.Unix(1_800_000_000, 0)
-	s := newLogSampler(slog.New(slog.NewJSONHandler(&buf, nil)), func() time.Time { return clock })
-	lines := func() []map[string]any {
-		var out []map[string]any
-		for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-			var m map[string]any
-			if l != "" && json.Unmarshal([]byte(l), &m) == nil {
-				out = append(out, m)
-			}
-		}
-		buf.Reset()
-		return out
-	}
-	var wg sync.WaitGroup
-	for i := range 25 {
-		wg.Go(func() { s.Warn("webhook rejected", "n", i) })
-	}
-	wg.Wait()
-	if got := lines(); len(got) != sampledLines || got[0]["suppressed"] != nil {
-		t.Fatalf("first minute: %d lines (%v), want %d without a suppressed count", len(got), got, sampledLines)
-	}
-	clock = clock.Add(30 * time.Second)
-	s.Warn("webhook rejected")
-	if got := lines(); len(got) != 0 {
-		t.Fatalf("same minute: %v, want nothing", got)
-	}
-	clock = clock.Add(31 * time.Second)
-	s.Warn("webhook rejected")
-	s.Warn("webhook rejected")
-	got := lines()
-	if len(got) != 2 || got[0]["suppressed"] != float64(16) || got[1]["suppressed"] != nil {
-		t.Fatalf("next minute: %v, want 2 lines, the first with suppressed=16", got)
-	}
-}
+// whToken is the warehouse token of TestUnauthenticatedFlood.
+const whToken = "wms-token-0123456789abcdef"
 
 // TestUnauthenticatedFlood: a flood of forged webhooks and unknown tokens
 // gets generic answers, a few log lines, and is counted in full.
@@ -66,7 +31,12 @@ func TestUnauthenticatedFlood(t *testing.T) {
 	}
 	m := newMetrics()
 	ok := func(context.Context) error { return nil }
-	srv := httptest.NewServer(routes(log, verifier, nil, nil, []apiToken{{Name: "wms", Token: whToken}}, opsRoutes(log, ok, m, false), time.Now, m))
+	srv := httptest.NewServer(httpapi.NewHandler(httpapi.Deps{
+		Log:      log,
+		Webhooks: &httpapi.Webhooks{Verifier: verifier, Observe: m.webhook},
+		API:      &httpapi.API{Tokens: []httpapi.Token{{Name: "wms", Token: whToken}}, Now: time.Now, Refused: m.unauthorizedRequest},
+		Ops:      httpapi.NewOps(log, ok, m.handler(), false),
+	}))
 	t.Cleanup(srv.Close)
 	body := event("evt_forged", "checkout.session.completed", "2023-10-16")
 	const n = 50
@@ -78,7 +48,7 @@ func TestUnauthenticatedFlood(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var p problem
+		var p httpapi.Problem
 		_ = json.NewDecoder(resp.Body).Decode(&p)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusBadRequest || strings.Contains(p.Detail, "secret") || strings.Contains(p.Detail, "signature(s)") ||
@@ -97,14 +67,14 @@ func TestUnauthenticatedFlood(t *testing.T) {
 		}
 	}
 	out := logs.String()
-	if got := strings.Count(out, `"webhook rejected"`); got != sampledLines {
-		t.Errorf("%d 'webhook rejected' lines for %d forgeries, want %d", got, n, sampledLines)
+	if got := strings.Count(out, `"webhook rejected"`); got != httpapi.SampledLines {
+		t.Errorf("%d 'webhook rejected' lines for %d forgeries, want %d", got, n, httpapi.SampledLines)
 	}
 	if !strings.Contains(out, "1 v1 signature(s), 2 secret(s)") {
 		t.Errorf("the precise reason is not in the log:\n%s", out)
 	}
-	if got := strings.Count(out, `"api request with unknown token"`); got != sampledLines {
-		t.Errorf("%d unknown-token lines for %d requests, want %d", got, n, sampledLines)
+	if got := strings.Count(out, `"api request with unknown token"`); got != httpapi.SampledLines {
+		t.Errorf("%d unknown-token lines for %d requests, want %d", got, n, httpapi.SampledLines)
 	}
 	resp, err := http.Get(srv.URL + "/metrics")
 	if err != nil {

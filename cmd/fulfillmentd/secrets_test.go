@@ -80,7 +80,7 @@ func TestSecretFiles(t *testing.T) {
 func TestParseTokens(t *testing.T) {
 	t.Parallel()
 	got, err := parseTokens("wms:a:b:c-0123456789abcdef, shipbob:0123456789abcdef0, 0123456789abcdefgh")
-	want := []apiToken{{"wms", "a:b:c-0123456789abcdef"}, {"shipbob", "0123456789abcdef0"}, {"default", "0123456789abcdefgh"}}
+	want := []apiToken{{Name: "wms", Token: "a:b:c-0123456789abcdef"}, {Name: "shipbob", Token: "0123456789abcdef0"}, {Name: "default", Token: "0123456789abcdefgh"}}
 	if err != nil || !slices.Equal(got, want) {
 		t.Errorf("parseTokens: %+v, %v; want %+v", got, err, want)
 	}

@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 )
 
-// problem is an RFC 9457 problem detail: every error fulfillmentd answers
+// Problem is an RFC 9457 problem detail: every error fulfillmentd answers
 // over HTTP has this shape.
-type problem struct {
+type Problem struct {
 	Type   string `json:"type"`
 	Title  string `json:"title"`
 	Status int    `json:"status"`
@@ -32,7 +32,7 @@ func writeProblem(w http.ResponseWriter, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(problem{
+	_ = json.NewEncoder(w).Encode(Problem{
 		Type:   "about:blank",
 		Title:  http.StatusText(status),
 		Status: status,
@@ -40,32 +40,43 @@ func writeProblem(w http.ResponseWriter, status int, detail string) {
 	})
 }
 
-func handleNotFound() http.Handler {
+func notFound() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 }
 
-// writeError answers err as a problem: the one place where errors become
-// HTTP statuses for the /v1 API. Refusals carry their own sentence
-// (400 CodeBadRequest, 413 CodeTooLarge, 409 CodeConflict, 422
-// CodeInvalid); ErrNotFound is about the {id} of the path; anything else is
-// the server's trouble (503, logged).
-func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	refusals := [...]struct {
-		code   fulfillment.Code
-		status int
-	}{
-		{fulfillment.CodeBadRequest, http.StatusBadRequest},
-		{fulfillment.CodeTooLarge, http.StatusRequestEntityTooLarge},
-		{fulfillment.CodeConflict, http.StatusConflict},
-		{fulfillment.CodeInvalid, http.StatusUnprocessableEntity},
-	}
-	for _, p := range refusals {
+// statusOf is the status of each refusal: the one place where an error
+// code becomes an HTTP status. A refusal carries its own sentence (its
+// Detail). Checked in this order.
+var statusOf = [...]struct {
+	code   fulfillment.Code
+	status int
+}{
+	{fulfillment.CodeBadRequest, http.StatusBadRequest},
+	{fulfillment.CodeTooLarge, http.StatusRequestEntityTooLarge},
+	{fulfillment.CodeConflict, http.StatusConflict},
+	{fulfillment.CodeInvalid, http.StatusUnprocessableEntity},
+}
+
+// refusal is the status and sentence of err if it is a refusal (statusOf).
+func refusal(err error) (status int, detail string, ok bool) {
+	for _, p := range statusOf {
 		if e := fulfillment.Find(err, p.code); e != nil {
-			writeProblem(w, p.status, e.Detail)
-			return
+			return p.status, e.Detail, true
 		}
+	}
+	return 0, "", false
+}
+
+// writeError answers err as a problem for the /v1 API: a refusal with its
+// status and sentence (statusOf); ErrNotFound is about the {id} of the
+// path; anything else, CodePermanent included, is the server's trouble
+// (503, logged).
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	if status, detail, ok := refusal(err); ok {
+		writeProblem(w, status, detail)
+		return
 	}
 	switch {
 	case errors.Is(err, fulfillment.ErrNotFound):

@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"context"
@@ -16,10 +16,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
@@ -53,9 +49,12 @@ func newWarehouseAPI(t *testing.T) *whAPI {
 	clock := func() time.Time {
 		return time.Date(2025, 3, 14, 16, 0, 0, 0, time.UTC).Add(time.Duration(tick.Add(1)) * time.Second)
 	}
-	h := routes(slog.New(slog.DiscardHandler), verifier, nil, db,
-		[]apiToken{{Name: "wms", Token: whToken}, {Name: "wms2", Token: wh2Token}},
-		opsRoutes(slog.New(slog.DiscardHandler), func(context.Context) error { return nil }, nil, false), clock, nil)
+	h := NewHandler(Deps{
+		Log:      slog.New(slog.DiscardHandler),
+		Webhooks: &Webhooks{Verifier: verifier},
+		API:      &API{Orders: db, Tokens: []Token{{Name: "wms", Token: whToken}, {Name: "wms2", Token: wh2Token}}, Now: clock},
+		Ops:      NewOps(slog.New(slog.DiscardHandler), func(context.Context) error { return nil }, nil, false),
+	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &whAPI{url: srv.URL, db: db}
@@ -102,9 +101,9 @@ func (r whResponse) order(t *testing.T) fulfillment.Order {
 	return o
 }
 
-func (r whResponse) problem(t *testing.T) problem {
+func (r whResponse) problem(t *testing.T) Problem {
 	t.Helper()
-	var p problem
+	var p Problem
 	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
 		t.Errorf("error with Content-Type %q: %s", ct, r.body)
 	}
@@ -229,14 +228,14 @@ func TestWarehouseAPIFlow(t *testing.T) {
 	seeded := api.seed(t, "cs_flow", fulfillment.StatusReadyToShip, 0)
 	api.seed(t, "cs_other", fulfillment.StatusReadyToShip, 1)
 
-	var page orderList
-	list := func(query string) orderList {
+	var page OrderList
+	list := func(query string) OrderList {
 		t.Helper()
 		r := call(t, "GET", api.url+"/v1/orders"+query, whToken, "")
 		if r.status != 200 {
 			t.Fatalf("list %s: HTTP %d %s", query, r.status, r.body)
 		}
-		var p orderList
+		var p OrderList
 		if err := json.Unmarshal(r.body, &p); err != nil {
 			t.Fatal(err)
 		}
@@ -376,7 +375,7 @@ func TestFeedOverHTTPMissesNothingWhileWriting(t *testing.T) {
 		default:
 		}
 		r := call(t, "GET", api.url+"/v1/orders?limit=3&after="+cursor, whToken, "")
-		var page orderList
+		var page OrderList
 		if err := json.Unmarshal(r.body, &page); r.status != 200 || err != nil {
 			t.Fatalf("HTTP %d %s", r.status, r.body)
 		}
@@ -435,7 +434,7 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 		t.Errorf("openapi %q, want 3.1.x", doc.OpenAPI)
 	}
 	api := newWarehouseAPI(t)
-	mux := routes(slog.New(slog.DiscardHandler), nil, nil, api.db, nil, nil, time.Now, nil).(*http.ServeMux)
+	mux := newMux(Deps{Log: slog.New(slog.DiscardHandler), API: &API{Orders: api.db, Now: time.Now}})
 
 	documented := map[string]bool{}
 	for path, ops := range doc.Paths {
@@ -451,7 +450,7 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 			}
 		}
 	}
-	for _, rt := range v1Routes(nil, nil, nil, nil, nil) {
+	for _, rt := range v1Routes(slog.New(slog.DiscardHandler), &API{}) {
 		if !documented[rt.pattern] {
 			t.Errorf("route %s is not in openapi.json", rt.pattern)
 		}
@@ -490,7 +489,7 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 		props := doc.Components.Schemas[schema].Properties
 		for k := range value {
 			if _, ok := props[k]; !ok {
-				t.Errorf("openapi.json: schema %s lacks property %q that the JSON has (document it in cmd/fulfillmentd/openapi.json)", schema, k)
+				t.Errorf("openapi.json: schema %s lacks property %q that the JSON has (document it in fulfillment/httpapi/openapi.json)", schema, k)
 			}
 		}
 		for k := range props {
@@ -538,97 +537,4 @@ func fillAll(v reflect.Value) {
 	case reflect.Float32, reflect.Float64:
 		v.SetFloat(1)
 	}
-}
-
-// TestPushFeedEndToEnd runs serve against a NATS server on TCP (as an
-// external cluster would be) and follows one order through the warehouse
-// API, reading the FULFILLMENT stream with a durable consumer on
-// fulfillment.orders.> as the README shows.
-func TestPushFeedEndToEnd(t *testing.T) {
-	t.Parallel()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-
-	emu, stripeSrv := newEmulator(t)
-	env := serviceEnv(t, stripeSrv.URL)
-	env["NATS_URL"] = ns.ClientURL()
-	svc := startService(t, env)
-	const token = "e2e-token-0123456789abcdef" // named wms in serviceEnv
-	const session = "cs_test_crosssell"
-	body, err := emu.Event("evt_feed_1", fulfillment.EventSessionCompleted, session, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code := svc.deliver(t, body, stripeevent.Sign("whsec_new_e2e", time.Now(), body)); code != http.StatusOK {
-		t.Fatalf("deliver: HTTP %d", code)
-	}
-	svc.token = token
-	o := waitOrder(t, svc, session, fulfillment.StatusReadyToShip)
-
-	if r := call(t, "POST", svc.url+"/v1/orders/"+session+"/acknowledge", token, ""); r.status != 200 {
-		t.Fatalf("acknowledge: HTTP %d %s", r.status, r.body)
-	}
-	first := fmt.Sprintf(`{"carrier":"UPS","tracking_number":"1Z-E2E-1","line_items":[{"id":%q,"quantity":1}]}`, o.LineItems[0].ID)
-	if r := call(t, "POST", svc.url+"/v1/orders/"+session+"/shipments", token, first); r.status != 201 {
-		t.Fatalf("first shipment: HTTP %d %s", r.status, r.body)
-	}
-	if r := call(t, "POST", svc.url+"/v1/orders/"+session+"/shipments", token, `{"carrier":"UPS","tracking_number":"1Z-E2E-2"}`); r.status != 201 {
-		t.Fatalf("second shipment: HTTP %d %s", r.status, r.body)
-	}
-
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cons, err := js.CreateOrUpdateConsumer(ctx, "FULFILLMENT", jetstream.ConsumerConfig{
-		Durable: "wms", FilterSubject: "fulfillment.orders.>", AckPolicy: jetstream.AckExplicitPolicy,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	var last fulfillment.Order
-	for len(got) < 4 {
-		batch, err := cons.Fetch(4-len(got), jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range batch.Messages() {
-			var mo fulfillment.Order
-			if err := json.Unmarshal(m.Data(), &mo); err != nil {
-				t.Fatal(err)
-			}
-			if m.Headers().Get(nats.MsgIdHdr) == "" || mo.ID != o.ID || m.Subject() != "fulfillment.orders."+string(mo.Status) {
-				t.Errorf("message %s %v for order %s", m.Subject(), m.Headers(), mo.ID)
-			}
-			got = append(got, string(mo.Status))
-			last = mo
-			_ = m.Ack()
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("only %v on the stream", got)
-		}
-	}
-	if fmt.Sprint(got) != "[ready_to_ship in_fulfillment partially_shipped shipped]" {
-		t.Errorf("push feed: %v", got)
-	}
-	if len(last.Shipments) != 2 || last.Shipments[1].CreatedBy != "wms" || last.Acknowledgement.By != "wms" || len(last.LineItems) != len(o.LineItems) {
-		t.Errorf("last message's order: %+v", last)
-	}
-	svc.stop(t)
 }

@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"context"
@@ -7,20 +7,17 @@ import (
 	"time"
 )
 
-// readiness reports whether the broker and the database are usable.
-type readiness func(ctx context.Context) error
-
-func handleHealthz() http.Handler {
+func healthz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 }
 
-// handleReadyz answers 200 when ready, else 503 with the reason when
+// readyz answers 200 when ready, else 503 with the reason when
 // detail is set (the admin listener) and a bare "not ready" otherwise (the
 // public listener: internal error text is no one else's business). The
 // reason is logged either way, a few times a minute at most.
-func handleReadyz(log *slog.Logger, ready readiness, detail bool) http.Handler {
+func readyz(log *slog.Logger, ready func(context.Context) error, detail bool) http.Handler {
 	notReady := newLogSampler(log, time.Now) // probes come every few seconds
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

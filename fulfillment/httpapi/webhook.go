@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"context"
@@ -15,23 +15,22 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
 
-// eventPublisher makes a verified event durable, with its Stripe-Signature
+// Publisher makes a verified event durable, with its Stripe-Signature
 // (the worker checks it again): it returns once the broker has stored it.
-type eventPublisher interface {
+type Publisher interface {
 	PublishDelivery(ctx context.Context, eventType, eventID, stripeSignature string, payload []byte) (duplicate bool, err error)
 }
 
-// publishTimeout bounds the wait for the broker's acknowledgement, well
+// PublishTimeout bounds the wait for the broker's acknowledgement, well
 // inside Stripe's own delivery timeout: past it the answer is 503 and Stripe
 // delivers again.
-const publishTimeout = 5 * time.Second
+const PublishTimeout = 5 * time.Second
 
-// handleStripeWebhook verifies a Stripe delivery on its raw body and makes
-// the checkout events durable on the broker before answering 2xx: Stripe
-// resends anything that did not get a 2xx, and nothing that did. observe
-// (may be nil) learns each delivery's outcome, and the verify-and-publish
-// time of those that reached the broker.
-func handleStripeWebhook(log *slog.Logger, verifier *stripeevent.Verifier, events eventPublisher, observe func(outcome string, elapsed time.Duration)) http.Handler {
+// stripeWebhook verifies a Stripe delivery on its raw body and makes the
+// checkout events durable on the broker before answering 2xx: Stripe
+// resends anything that did not get a 2xx, and nothing that did.
+func stripeWebhook(log *slog.Logger, d *Webhooks) http.Handler {
+	verifier, events, observe := d.Verifier, d.Events, d.Observe
 	var ignored, expired atomic.Int64
 	rejected := newLogSampler(log, time.Now)
 	if observe == nil {
@@ -46,7 +45,7 @@ func handleStripeWebhook(log *slog.Logger, verifier *stripeevent.Verifier, event
 		}
 		if r.ContentLength > stripeevent.MaxBodyBytes {
 			observe("too_large", 0)
-			writeProblem(w, http.StatusRequestEntityTooLarge, "body over 64 KiB")
+			writeError(w, r, log, fulfillment.Errorf(fulfillment.CodeTooLarge, "body over 64 KiB"))
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, stripeevent.MaxBodyBytes))
@@ -54,24 +53,24 @@ func handleStripeWebhook(log *slog.Logger, verifier *stripeevent.Verifier, event
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
 				observe("too_large", 0)
-				writeProblem(w, http.StatusRequestEntityTooLarge, "body over 64 KiB")
+				writeError(w, r, log, fulfillment.Errorf(fulfillment.CodeTooLarge, "body over 64 KiB"))
 				return
 			}
 			observe("bad_request", 0)
-			writeProblem(w, http.StatusBadRequest, "could not read body")
+			writeError(w, r, log, fulfillment.Errorf(fulfillment.CodeBadRequest, "could not read body"))
 			return
 		}
 		sig := r.Header.Get("Stripe-Signature")
 		if err := verifier.Verify(sig, body); err != nil {
 			observe("bad_signature", 0)
 			rejected.Warn("webhook rejected", "reason", err.Error(), "remote", r.RemoteAddr)
-			writeProblem(w, http.StatusBadRequest, signatureDetail(err))
+			writeError(w, r, log, fulfillment.Errorf(fulfillment.CodeBadRequest, "%s", signatureDetail(err)))
 			return
 		}
 		ev, err := stripeevent.ParseEnvelope(body)
 		if err != nil {
 			observe("bad_request", 0)
-			writeProblem(w, http.StatusBadRequest, err.Error())
+			writeError(w, r, log, &fulfillment.Error{Code: fulfillment.CodeBadRequest, Detail: err.Error(), Err: err})
 			return
 		}
 		if ev.Type == fulfillment.EventSessionExpired {
@@ -90,7 +89,7 @@ func handleStripeWebhook(log *slog.Logger, verifier *stripeevent.Verifier, event
 			return
 		}
 		start := time.Now()
-		ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
+		ctx, cancel := context.WithTimeout(r.Context(), PublishTimeout)
 		dup, err := events.PublishDelivery(ctx, ev.Type, ev.ID, sig, body)
 		cancel()
 		if err != nil {

@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	_ "embed" // openapi.json
@@ -10,9 +10,9 @@ import (
 //go:embed openapi.json
 var openAPIDoc string
 
-// handleOpenAPI serves openapi.json; it needs no token, so that tools can
+// openAPI serves openapi.json; it needs no token, so that tools can
 // fetch it.
-func handleOpenAPI() http.Handler {
+func openAPI() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "public, max-age=300")

@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"bytes"
@@ -57,7 +57,7 @@ func TestWebhookReceiver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := handleStripeWebhook(slog.New(slog.DiscardHandler), verifier, worker.NewPublisher(js), nil)
+	h := stripeWebhook(slog.New(slog.DiscardHandler), &Webhooks{Verifier: verifier, Events: worker.NewPublisher(js)})
 
 	completed := event("evt_1", "checkout.session.completed", "2023-10-16")
 	newer := event("evt_2", "checkout.session.async_payment_succeeded", "2025-03-31.basil")
@@ -130,7 +130,7 @@ func TestWebhookBrokerDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := handleStripeWebhook(slog.New(slog.DiscardHandler), verifier, worker.NewPublisher(js), nil)
+	h := stripeWebhook(slog.New(slog.DiscardHandler), &Webhooks{Verifier: verifier, Events: worker.NewPublisher(js)})
 	ns.Shutdown()
 	ns.WaitForShutdown()
 

@@ -1,0 +1,147 @@
+// Package httpapi is fulfillmentd's HTTP surface: Stripe's webhooks, the
+// warehouse API /v1 and the operations endpoints. It knows the domain
+// (package fulfillment) and Stripe's signature format (stripeevent), and
+// reaches the broker and the database only through the small interfaces
+// declared here; package main wires them.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
+)
+
+// Deps is what one process serves. A part it does not serve is nil, never
+// a nil interface inside a non-nil part.
+type Deps struct {
+	Log *slog.Logger
+	// Webhooks nil: no POST /webhooks/stripe.
+	Webhooks *Webhooks
+	// API nil: no /v1.
+	API *API
+	// Ops serves /healthz, /readyz and /metrics (NewOps); nil when they are
+	// served elsewhere (the admin listener) and are 404 here.
+	Ops http.Handler
+	// NotServed maps a path prefix this process does not serve to the
+	// sentence of its 404 (where it is served instead).
+	NotServed map[string]string
+}
+
+// Webhooks is what POST /webhooks/stripe needs.
+type Webhooks struct {
+	Verifier *stripeevent.Verifier
+	Events   Publisher
+	// Observe (may be nil) learns each delivery's outcome, and the
+	// verify-and-publish time of those that reached the broker.
+	Observe func(outcome string, elapsed time.Duration)
+}
+
+// API is what the warehouse API /v1 needs.
+type API struct {
+	Orders Orders
+	// Tokens are the bearer tokens /v1 accepts; none: every request is refused.
+	Tokens []Token
+	Now    func() time.Time // nil: time.Now
+	// Refused (may be nil) learns each refusal's reason, missing_token or
+	// unknown_token.
+	Refused func(reason string)
+}
+
+// Token is one bearer token for /v1, named after the warehouse using it.
+type Token struct {
+	Name  string
+	Token string
+}
+
+// NewHandler is the public HTTP surface of fulfillmentd: Stripe's webhooks
+// and the warehouse API, and the operations endpoints when d.Ops is not nil.
+func NewHandler(d Deps) http.Handler {
+	mux := newMux(d)
+	if len(d.NotServed) == 0 {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for prefix, msg := range d.NotServed {
+			if strings.HasPrefix(r.URL.Path, prefix) {
+				writeProblem(w, http.StatusNotFound, msg)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func newMux(d Deps) *http.ServeMux {
+	log := fulfillment.LoggerOr(d.Log)
+	mux := http.NewServeMux()
+	for _, rt := range routes(log, d) {
+		mux.Handle(rt.pattern, rt.handler)
+	}
+	mux.Handle("/", notFound())
+	return mux
+}
+
+// route is one pattern of the HTTP surface and its handler.
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
+// routes is the whole surface a process serves, as d has it.
+func routes(log *slog.Logger, d Deps) []route {
+	var rs []route
+	if d.Webhooks != nil {
+		rs = append(rs, route{"POST /webhooks/stripe", stripeWebhook(log, d.Webhooks)})
+	}
+	if d.Ops != nil {
+		for _, p := range opsPatterns {
+			rs = append(rs, route{p, d.Ops})
+		}
+	}
+	if d.API != nil {
+		rs = append(rs, v1Routes(log, d.API)...)
+	}
+	return rs
+}
+
+// v1Routes is the warehouse API: exactly what openapi.json describes
+// (TestOpenAPIDescribesRoutes holds the two together). Everything but the
+// description itself needs a bearer token.
+func v1Routes(log *slog.Logger, a *API) []route {
+	auth := requireToken(log, a.Tokens, a.Refused)
+	now := a.Now
+	if now == nil {
+		now = time.Now
+	}
+	return []route{
+		{"GET /v1/openapi.json", openAPI()},
+		{"GET /v1/orders", auth(listOrders(log, a.Orders))},
+		{"GET /v1/orders/{id}", auth(getOrder(log, a.Orders))},
+		{"POST /v1/orders/{id}/acknowledge", auth(acknowledge(log, a.Orders, now))},
+		{"POST /v1/orders/{id}/shipments", auth(createShipment(log, a.Orders, now))},
+	}
+}
+
+// opsPatterns are the operations endpoints: probes and metrics.
+var opsPatterns = []string{"GET /healthz", "GET /readyz", "GET /metrics"}
+
+// NewOps serves the operations endpoints. On the admin listener (detail
+// true) /readyz says what is not ready; on the public listener it says only
+// ready or not ready, and the reason goes to the log. metrics nil: no
+// /metrics.
+func NewOps(log *slog.Logger, ready func(context.Context) error, metrics http.Handler, detail bool) http.Handler {
+	log = fulfillment.LoggerOr(log)
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", healthz())
+	mux.Handle("GET /readyz", readyz(log, ready, detail))
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
+	mux.Handle("/", notFound())
+	return mux
+}
