@@ -27,7 +27,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v) // the client went away: nothing left to tell it
 }
 
-// writeProblem answers an error as application/problem+json.
+// writeProblem answers an error as application/problem+json. Handlers
+// call it themselves only for answers that are no error code: 401 (with
+// WWW-Authenticate), 415, 503 with Retry-After, an unknown path; errors go
+// through writeError.
 func writeProblem(w http.ResponseWriter, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -59,24 +62,17 @@ var statusOf = [...]struct {
 	{fulfillment.CodeInvalid, http.StatusUnprocessableEntity},
 }
 
-// refusal is the status and sentence of err if it is a refusal (statusOf).
-func refusal(err error) (status int, detail string, ok bool) {
-	for _, p := range statusOf {
-		if e := fulfillment.Find(err, p.code); e != nil {
-			return p.status, e.Detail, true
-		}
-	}
-	return 0, "", false
-}
-
-// writeError answers err as a problem for the /v1 API: a refusal with its
+// writeError answers err as a problem (the webhook sends only refusals
+// here, the /v1 handlers everything): a refusal with its
 // status and sentence (statusOf); ErrNotFound is about the {id} of the
 // path; anything else, CodePermanent included, is the server's trouble
 // (503, logged).
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	if status, detail, ok := refusal(err); ok {
-		writeProblem(w, status, detail)
-		return
+	for _, p := range statusOf {
+		if e := fulfillment.Find(err, p.code); e != nil {
+			writeProblem(w, p.status, e.Detail)
+			return
+		}
 	}
 	switch {
 	case errors.Is(err, fulfillment.ErrNotFound):

@@ -19,7 +19,7 @@ type Orders interface {
 // lines fits many times over.
 const maxRequestBody = 64 << 10
 
-// handleAcknowledge: POST /v1/orders/{id}/acknowledge. The warehouse has
+// acknowledge: POST /v1/orders/{id}/acknowledge. The warehouse has
 // taken the order: ready_to_ship → in_fulfillment, recorded under the
 // token's name; 200 with the order, also when it was acknowledged (or
 // shipped) before. The body may be empty or {}.
@@ -54,7 +54,7 @@ type shipmentBody struct {
 	} `json:"line_items"`
 }
 
-// handleCreateShipment: POST /v1/orders/{id}/shipments. 201 with the order
+// createShipment: POST /v1/orders/{id}/shipments. 201 with the order
 // for a new shipment, 200 with the order unchanged for a tracking number the
 // order has already (a retried request).
 func createShipment(log *slog.Logger, orders Orders, now func() time.Time) http.Handler {
