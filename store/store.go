@@ -19,6 +19,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 )
 
 // busyTimeout is how long a connection waits for another one's lock (another
@@ -39,6 +41,14 @@ type DB struct {
 	reader *sqlx.DB // query_only pool
 	outbox chan struct{}
 }
+
+// DB is the store the domain's use cases take: the Processor's and the
+// Reconciler's (the worker runtime's and the broker's interfaces are
+// checked where cmd wires them).
+var (
+	_ fulfillment.OrderStore     = (*DB)(nil)
+	_ fulfillment.ReconcileStore = (*DB)(nil)
+)
 
 // openMode says how open opens a database file.
 type openMode uint8
