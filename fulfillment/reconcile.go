@@ -14,6 +14,15 @@ import (
 // EventRetention is how far back Stripe lists events (GET /v1/events).
 const EventRetention = 30 * 24 * time.Hour
 
+// EventsSince is since, clamped to the oldest events Stripe still lists at
+// now (EventRetention back): where a reconcile from since lists events.
+func EventsSince(since, now time.Time) time.Time {
+	if oldest := now.Add(-EventRetention); since.Before(oldest) {
+		return oldest
+	}
+	return since
+}
+
 // reconcileProgressEvery is how many sessions pass between progress reports.
 const reconcileProgressEvery = 100
 
@@ -131,10 +140,7 @@ func (r *Reconciler) Run(ctx context.Context, since time.Time, dryRun bool) (Rec
 		return sum, errors.New("reconcile: Stripe and Store are required")
 	}
 	now := r.now()
-	eventsSince := since
-	if oldest := now.Add(-EventRetention); eventsSince.Before(oldest) {
-		eventsSince = oldest
-	}
+	eventsSince := EventsSince(since, now)
 	bySession := make(map[string][]sessionEvent)
 	err := r.Stripe.CheckoutEvents(ctx, eventsSince, func(ev Event, raw json.RawMessage) error {
 		if !Handles(ev.Type) || ev.Session.ID == "" {

@@ -257,3 +257,21 @@ func TestDeadLetterRetriable(t *testing.T) {
 		}
 	}
 }
+
+func TestEventsSince(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	oldest := now.Add(-EventRetention)
+	for _, tt := range []struct {
+		since, want time.Time
+	}{
+		{now.Add(-time.Hour), now.Add(-time.Hour)},
+		{oldest, oldest},
+		{oldest.Add(-time.Nanosecond), oldest},
+		{now.Add(-90 * 24 * time.Hour), oldest},
+	} {
+		if got := EventsSince(tt.since, now); !got.Equal(tt.want) {
+			t.Errorf("EventsSince(%s, %s) = %s, want %s", tt.since, now, got, tt.want)
+		}
+	}
+}

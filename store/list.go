@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 )
 
@@ -58,35 +56,7 @@ func (db *DB) ListOrders(ctx context.Context, p fulfillment.ListParams) (fulfill
 	if len(rows) == 0 {
 		return page, nil
 	}
-
-	ids := make([]string, len(rows))
-	for i, r := range rows {
-		ids[i] = r.ID
-	}
-	query, args, err := sqlx.In(`SELECT `+lineItemColumns+` FROM line_items
-		WHERE order_id IN (?) ORDER BY order_id, position`, ids)
-	if err != nil {
-		return fulfillment.Page{}, fmt.Errorf("list orders: line items query: %w", err)
-	}
-	var itemRows []lineItemRow
-	if err := tx.SelectContext(ctx, &itemRows, query, args...); err != nil {
-		return fulfillment.Page{}, fmt.Errorf("list orders: line items: %w", err)
-	}
-	byOrder := make(map[string][]lineItemRow, len(rows))
-	for _, it := range itemRows {
-		byOrder[it.OrderID] = append(byOrder[it.OrderID], it)
-	}
-
-	page.Orders = make([]fulfillment.Order, len(rows))
-	for i, r := range rows {
-		o, err := r.order()
-		if err != nil {
-			return fulfillment.Page{}, fmt.Errorf("list orders: %w", err)
-		}
-		o.LineItems = lineItems(byOrder[r.ID])
-		page.Orders[i] = o
-	}
-	if err := attachWarehouse(ctx, tx, page.Orders); err != nil {
+	if page.Orders, err = scanOrders(ctx, tx, rows); err != nil {
 		return fulfillment.Page{}, fmt.Errorf("list orders: %w", err)
 	}
 	page.NextCursor = formatCursor(rows[len(rows)-1].ChangeSeq)

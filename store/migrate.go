@@ -120,3 +120,27 @@ func apply(ctx context.Context, w *sqlx.DB, m migration) error {
 	}
 	return nil
 }
+
+// checkSchema fails unless the database has exactly this build's migrations.
+func (db *DB) checkSchema(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	var newest sql.NullInt64
+	if err := db.reader.GetContext(ctx, &newest, `SELECT max(version) FROM schema_migrations`); err != nil {
+		return fmt.Errorf("read schema version (is this a fulfillmentd database?): %w", err)
+	}
+	var applied int
+	if err := db.reader.GetContext(ctx, &applied, `SELECT count(*) FROM schema_migrations`); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	latest := ms[len(ms)-1].version
+	switch {
+	case newest.Valid && int(newest.Int64) > latest:
+		return fmt.Errorf("database schema version %d is newer than this build's %d", newest.Int64, latest)
+	case applied < len(ms):
+		return fmt.Errorf("database schema is older than this build's (version %d of %d): start fulfillmentd serve once to upgrade it", newest.Int64, latest)
+	}
+	return nil
+}

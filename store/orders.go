@@ -207,7 +207,7 @@ func (db *DB) readOrder(ctx context.Context, where string, arg string) (fulfillm
 		return fulfillment.Order{}, fmt.Errorf("read order %s: begin: %w", arg, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	o, _, err := loadOrder(ctx, tx, where, arg)
+	o, err := loadOrder(ctx, tx, where, arg)
 	if err != nil {
 		return o, fmt.Errorf("read order %s: %w", arg, err)
 	}
@@ -215,31 +215,59 @@ func (db *DB) readOrder(ctx context.Context, where string, arg string) (fulfillm
 }
 
 // loadOrder reads the order matching where (one placeholder, bound to arg)
-// and its line items, and returns it with its change_seq.
-func loadOrder(ctx context.Context, q sqlx.QueryerContext, where string, arg string) (fulfillment.Order, int64, error) {
+// and its line items.
+func loadOrder(ctx context.Context, q sqlx.QueryerContext, where string, arg string) (fulfillment.Order, error) {
 	var r orderRow
 	err := sqlx.GetContext(ctx, q, &r, `SELECT `+orderColumns+` FROM orders WHERE `+where, arg)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fulfillment.Order{}, 0, fulfillment.ErrNotFound
+		return fulfillment.Order{}, fulfillment.ErrNotFound
 	}
 	if err != nil {
-		return fulfillment.Order{}, 0, fmt.Errorf("select order: %w", err)
+		return fulfillment.Order{}, fmt.Errorf("select order: %w", err)
 	}
-	o, err := r.order()
+	one, err := scanOrders(ctx, q, []orderRow{r})
 	if err != nil {
-		return o, 0, err
+		return fulfillment.Order{}, err
 	}
-	var items []lineItemRow
-	if err := sqlx.SelectContext(ctx, q, &items,
-		`SELECT `+lineItemColumns+` FROM line_items WHERE order_id = ? ORDER BY position`, r.ID); err != nil {
-		return o, 0, fmt.Errorf("select line items: %w", err)
+	return one[0], nil
+}
+
+// scanOrders makes orders of rows, with their line items and warehouse
+// details read through q (the rows' transaction, so all of it comes from one
+// snapshot). Every query of orders ends here.
+func scanOrders(ctx context.Context, q sqlx.QueryerContext, rows []orderRow) ([]fulfillment.Order, error) {
+	orders := make([]fulfillment.Order, len(rows))
+	if len(rows) == 0 {
+		return orders, nil
 	}
-	o.LineItems = lineItems(items)
-	one := []fulfillment.Order{o}
-	if err := attachWarehouse(ctx, q, one); err != nil {
-		return o, 0, err
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		var err error
+		if orders[i], err = r.order(); err != nil {
+			return nil, err
+		}
+		ids[i] = r.ID
 	}
-	return one[0], r.ChangeSeq, nil
+	query, args, err := sqlx.In(`SELECT `+lineItemColumns+` FROM line_items
+		WHERE order_id IN (?) ORDER BY order_id, position`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("line items query: %w", err)
+	}
+	var itemRows []lineItemRow
+	if err := sqlx.SelectContext(ctx, q, &itemRows, query, args...); err != nil {
+		return nil, fmt.Errorf("select line items: %w", err)
+	}
+	byOrder := make(map[string][]lineItemRow, len(rows))
+	for _, it := range itemRows {
+		byOrder[it.OrderID] = append(byOrder[it.OrderID], it)
+	}
+	for i := range orders {
+		orders[i].LineItems = lineItems(byOrder[orders[i].ID])
+	}
+	if err := attachWarehouse(ctx, q, orders); err != nil {
+		return nil, err
+	}
+	return orders, nil
 }
 
 func lineItems(rows []lineItemRow) []fulfillment.LineItem {
@@ -303,7 +331,7 @@ func record(ctx context.Context, tx *sqlx.Tx, eventID, eventType string, candida
 	err := tx.GetContext(ctx, &sessionID, `SELECT checkout_session_id FROM processed_events WHERE event_id = ?`, eventID)
 	switch {
 	case err == nil:
-		o, _, err := loadOrder(ctx, tx, `checkout_session_id = ?`, sessionID)
+		o, err := loadOrder(ctx, tx, `checkout_session_id = ?`, sessionID)
 		if err != nil {
 			return o, "", fmt.Errorf("load order of processed event: %w", err)
 		}
@@ -312,7 +340,7 @@ func record(ctx context.Context, tx *sqlx.Tx, eventID, eventType string, candida
 		return fulfillment.Order{}, "", fmt.Errorf("check processed events: %w", err)
 	}
 
-	existing, _, err := loadOrder(ctx, tx, `checkout_session_id = ?`, candidate.CheckoutSessionID)
+	existing, err := loadOrder(ctx, tx, `checkout_session_id = ?`, candidate.CheckoutSessionID)
 	var (
 		order   fulfillment.Order
 		outcome fulfillment.Outcome

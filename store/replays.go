@@ -74,7 +74,7 @@ func (db *DB) EnqueueReplay(ctx context.Context, rp fulfillment.Replay) (fulfill
 		return rp, false, fmt.Errorf("enqueue replay %s: %w", rp.EventID, err)
 	}
 	if rp.FromStripeAPI {
-		if _, err := tx.ExecContext(ctx, `UPDATE dead_letters SET replay_id = ? WHERE event_id = ?`, out.ID, rp.EventID); err != nil {
+		if err := tieDeadLetter(ctx, tx, rp.EventID, out.ID); err != nil {
 			return rp, false, fmt.Errorf("enqueue replay %s: tie dead letter to replay %d: %w", rp.EventID, out.ID, err)
 		}
 	}
@@ -111,45 +111,6 @@ func enqueueReplay(ctx context.Context, tx *sqlx.Tx, rp fulfillment.Replay) (ful
 		return rp, false, fmt.Errorf("insert replay: %w", err)
 	}
 	return rp, true, nil
-}
-
-// RetryDeadLetter queues a replay of the dead-lettered event eventID, with
-// the payload the dead letter kept, and ties the dead letter to that replay
-// (dead_letters.replay_id). The dead letter stays until the replay is
-// published: MarkReplayed removes it then, unless the event failed again
-// meanwhile (RecordDeadLetter unties it). An event without a dead letter is
-// an error wrapping fulfillment.ErrNotFound; one whose replay is pending
-// already returns that replay with queued false (and the dead letter is tied
-// to it: its publication answers this request too).
-func (db *DB) RetryDeadLetter(ctx context.Context, eventID string, at time.Time) (rp fulfillment.Replay, queued bool, err error) {
-	tx, err := db.writer.BeginTxx(ctx, nil)
-	if err != nil {
-		return rp, false, fmt.Errorf("retry dead letter %s: begin: %w", eventID, err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	var dl deadLetterRow
-	err = tx.GetContext(ctx, &dl, `SELECT event_id, event_type, payload, stripe_signature, fulfillment_signature
-		FROM dead_letters WHERE event_id = ?`, eventID)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return rp, false, fmt.Errorf("retry dead letter %s: %w", eventID, fulfillment.ErrNotFound)
-	case err != nil:
-		return rp, false, fmt.Errorf("retry dead letter %s: %w", eventID, err)
-	case dl.EventType == "" || len(dl.Payload) == 0:
-		return rp, false, fulfillment.Permanent(fmt.Errorf("retry dead letter %s: it kept no event type or payload to replay", eventID))
-	}
-	rp, queued, err = enqueueReplay(ctx, tx, fulfillment.Replay{EventID: dl.EventID, EventType: dl.EventType,
-		Payload: dl.Payload, Reason: "dlq retry", RequestedAt: at, Signatures: dl.signatures()})
-	if err != nil {
-		return rp, false, fmt.Errorf("retry dead letter %s: %w", eventID, err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE dead_letters SET replay_id = ? WHERE event_id = ?`, rp.ID, eventID); err != nil {
-		return rp, false, fmt.Errorf("retry dead letter %s: tie to replay %d: %w", eventID, rp.ID, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return rp, false, fmt.Errorf("retry dead letter %s: commit: %w", eventID, err)
-	}
-	return rp, queued, nil
 }
 
 // PendingReplays returns up to limit replays waiting to be published, the
@@ -196,90 +157,11 @@ func (db *DB) MarkReplayed(ctx context.Context, id int64, at time.Time) error {
 	case err != nil:
 		return fmt.Errorf("mark replay %d: %w", id, err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE event_id = ? AND replay_id = ?`, eventID, id); err != nil {
+	if err := forgetDeadLetter(ctx, tx, eventID, id); err != nil {
 		return fmt.Errorf("mark replay %d: forget dead letter %s: %w", id, eventID, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("mark replay %d: commit: %w", id, err)
 	}
 	return nil
-}
-
-// DeadLetter returns one dead letter, or an error wrapping
-// fulfillment.ErrNotFound.
-func (db *DB) DeadLetter(ctx context.Context, eventID string) (fulfillment.DeadLetter, error) {
-	var rows []deadLetterRow
-	if err := db.reader.SelectContext(ctx, &rows, `SELECT `+deadLetterColumns+`
-		FROM dead_letters WHERE event_id = ?`, eventID); err != nil {
-		return fulfillment.DeadLetter{}, fmt.Errorf("dead letter %s: %w", eventID, err)
-	}
-	if len(rows) == 0 {
-		return fulfillment.DeadLetter{}, fmt.Errorf("dead letter %s: %w", eventID, fulfillment.ErrNotFound)
-	}
-	return rows[0].deadLetter()
-}
-
-func (r deadLetterRow) deadLetter() (fulfillment.DeadLetter, error) {
-	first, err := parseTime(r.FirstFailedAt)
-	if err != nil {
-		return fulfillment.DeadLetter{}, fmt.Errorf("dead letter %s: first_failed_at: %w", r.EventID, err)
-	}
-	last, err := parseTime(r.LastFailedAt)
-	if err != nil {
-		return fulfillment.DeadLetter{}, fmt.Errorf("dead letter %s: last_failed_at: %w", r.EventID, err)
-	}
-	return fulfillment.DeadLetter{EventID: r.EventID, EventType: r.EventType, Subject: r.Subject, Payload: r.Payload,
-		Error: r.Error, Attempts: r.Attempts, FirstFailedAt: first, LastFailedAt: last, Signatures: r.signatures()}, nil
-}
-
-// PurgeDeadLetters deletes the dead letters whose last failure is before
-// before, and returns how many.
-func (db *DB) PurgeDeadLetters(ctx context.Context, before time.Time) (int64, error) {
-	res, err := db.writer.ExecContext(ctx, `DELETE FROM dead_letters WHERE last_failed_at < ?`, formatTime(before))
-	if err != nil {
-		return 0, fmt.Errorf("purge dead letters: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("purge dead letters: %w", err)
-	}
-	return n, nil
-}
-
-// EventProcessed reports whether an event was recorded (processed_events).
-func (db *DB) EventProcessed(ctx context.Context, eventID string) (bool, error) {
-	var n int
-	if err := db.reader.GetContext(ctx, &n, `SELECT count(*) FROM processed_events WHERE event_id = ?`, eventID); err != nil {
-		return false, fmt.Errorf("processed event %s: %w", eventID, err)
-	}
-	return n > 0, nil
-}
-
-// PruneProcessedEvents forgets the processed events recorded before before,
-// batch rows per write transaction (batch < 1 → 1000) so that the single
-// writer is never held for long, and returns how many it deleted. Forgetting
-// an event id only matters if the event comes again: processing it then is
-// safe (one order per session, forward-only merges) but costs Stripe calls,
-// so callers keep more than Stripe's retry and event-retention periods.
-func (db *DB) PruneProcessedEvents(ctx context.Context, before time.Time, batch int) (int64, error) {
-	if batch < 1 {
-		batch = 1000
-	}
-	var total int64
-	for {
-		res, err := db.writer.ExecContext(ctx, `DELETE FROM processed_events WHERE event_id IN (
-			SELECT event_id FROM processed_events WHERE processed_at < ? ORDER BY processed_at LIMIT ?)`,
-			formatTime(before), batch)
-		if err != nil {
-			return total, fmt.Errorf("prune processed events: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, fmt.Errorf("prune processed events: %w", err)
-		}
-		total += n
-		if n < int64(batch) {
-			return total, nil
-		}
-	}
 }

@@ -35,7 +35,7 @@ func (db *DB) ChangeOrder(ctx context.Context, id string,
 	}
 	defer func() { _ = tx.Rollback() }()
 
-	before, _, err := loadOrder(ctx, tx, `(id = ?1 OR checkout_session_id = ?1)`, id)
+	before, err := loadOrder(ctx, tx, `(id = ?1 OR checkout_session_id = ?1)`, id)
 	if err != nil {
 		return fulfillment.Order{}, fmt.Errorf("change order %s: %w", id, err)
 	}

@@ -64,10 +64,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	now := time.Now().UTC()
 	since := now.Add(-window)
-	eventsSince := since
-	if oldest := now.Add(-fulfillment.EventRetention); eventsSince.Before(oldest) {
-		eventsSince = oldest
-	}
+	eventsSince := fulfillment.EventsSince(since, now)
 	mode := ""
 	if *dryRun {
 		mode = " — dry run"
