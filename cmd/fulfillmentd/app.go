@@ -193,7 +193,7 @@ func processEvents(proc *fulfillment.Processor, log *slog.Logger, obs *metrics) 
 				obs.event("transient_error", time.Since(start))
 			}
 		}()
-		ev, err := stripeapi.DecodeEvent(m.Data)
+		ev, err := stripeevent.Decode(m.Data)
 		if err != nil {
 			return fulfillment.Permanent(fmt.Errorf("decode event: %w", err))
 		}
