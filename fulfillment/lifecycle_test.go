@@ -16,6 +16,7 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/store"
 	"github.com/fulfillmentd/fulfillmentd/testdata"
 )
@@ -84,7 +85,7 @@ func (l *lifecycle) event(t *testing.T, name, typ, sessionID string) fulfillment
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := stripeapi.DecodeEvent(body)
+	ev, err := stripeevent.Decode(body)
 	if err != nil {
 		t.Fatal(err)
 	}

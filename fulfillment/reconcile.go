@@ -73,6 +73,10 @@ type Reconciler struct {
 	// Progress, if set, is called after the events are listed and then
 	// every 100 sessions, with the counts so far.
 	Progress func(ReconcileSummary)
+	// BuildEvent returns the body of the event of type typ Stripe would
+	// have sent about object (the session as Stripe's API lists it),
+	// created at created: stripeevent.Build. Required.
+	BuildEvent func(id, typ string, object json.RawMessage, created time.Time) ([]byte, error)
 }
 
 // Finding is a session whose order is missing or behind, and what
@@ -138,6 +142,9 @@ func (r *Reconciler) Run(ctx context.Context, since time.Time, dryRun bool) (Rec
 	sum := ReconcileSummary{Since: since.UTC(), DryRun: dryRun}
 	if r.Stripe == nil || r.Store == nil {
 		return sum, errors.New("reconcile: Stripe and Store are required")
+	}
+	if r.BuildEvent == nil {
+		return sum, errors.New("reconcile: no event builder")
 	}
 	now := r.now()
 	eventsSince := EventsSince(since, now)
@@ -245,7 +252,7 @@ func (r *Reconciler) fix(ctx context.Context, s Session, raw json.RawMessage, ev
 		replays = append(replays, Replay{EventID: ev.id, EventType: ev.typ, Payload: ev.raw, Reason: "reconcile", RequestedAt: now, FromStripeAPI: true})
 	}
 	if len(replays) == 0 && len(f.DeadLetters) == 0 {
-		rp, err := synthesize(s, raw, now)
+		rp, err := r.synthesize(s, raw, now)
 		if err != nil {
 			return f, err
 		}
@@ -310,25 +317,9 @@ func Synthesized(eventID string) bool { return strings.HasPrefix(eventID, synthe
 
 // synthesize builds the checkout.session.completed event Stripe would have
 // sent, with the session as Stripe just listed it.
-func synthesize(s Session, raw json.RawMessage, now time.Time) (Replay, error) {
+func (r *Reconciler) synthesize(s Session, raw json.RawMessage, now time.Time) (Replay, error) {
 	id := SynthesizedEventID(s.ID, s.PaymentStatus)
-	var head struct {
-		Livemode bool `json:"livemode"`
-	}
-	if err := json.Unmarshal(raw, &head); err != nil {
-		return Replay{}, fmt.Errorf("build event for %s: session: %w", s.ID, err)
-	}
-	body, err := json.Marshal(map[string]any{
-		"id":               id,
-		"object":           "event",
-		"api_version":      nil,
-		"created":          now.Unix(),
-		"type":             EventSessionCompleted,
-		"data":             map[string]json.RawMessage{"object": raw},
-		"livemode":         head.Livemode,
-		"pending_webhooks": 0,
-		"request":          map[string]any{"id": nil, "idempotency_key": nil},
-	})
+	body, err := r.BuildEvent(id, EventSessionCompleted, raw, now)
 	if err != nil {
 		return Replay{}, fmt.Errorf("build event for %s: %w", s.ID, err)
 	}

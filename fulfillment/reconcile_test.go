@@ -11,6 +11,13 @@ import (
 	"time"
 )
 
+// buildEvent is the envelope of an event about object: the part of
+// stripeevent.Build (which the domain cannot import) reconcile relies on.
+func buildEvent(id, typ string, object json.RawMessage, created time.Time) ([]byte, error) {
+	return json.Marshal(map[string]any{"id": id, "object": "event", "type": typ, "created": created.Unix(),
+		"data": map[string]json.RawMessage{"object": object}})
+}
+
 // history is a StripeHistory over fixed sessions and events; it remembers
 // the since it was asked for.
 type history struct {
@@ -134,7 +141,7 @@ func TestReconcile(t *testing.T) {
 
 	var found []Finding
 	progress := 0
-	r := &Reconciler{Stripe: h, Store: store, Now: func() time.Time { return now },
+	r := &Reconciler{Stripe: h, Store: store, Now: func() time.Time { return now }, BuildEvent: buildEvent,
 		Found: func(f Finding) { found = append(found, f) }, Progress: func(ReconcileSummary) { progress++ }}
 
 	dry, err := r.Run(context.Background(), ago(72*time.Hour), true)

@@ -159,7 +159,7 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	a.tasks = append(a.tasks, task{name: "replayer", run: replayer.Run},
 		processedPruner{db: a.db, keep: processedRetention, every: processedPruneEach, now: time.Now, log: log}.task())
 	if cfg.ReconcileEvery > 0 {
-		rec := &fulfillment.Reconciler{Stripe: a.stripe, Store: a.db, Log: log}
+		rec := &fulfillment.Reconciler{Stripe: a.stripe, Store: a.db, Log: log, BuildEvent: stripeevent.Build}
 		a.tasks = append(a.tasks, reconcileEvery(rec, cfg.ReconcileEvery, cfg.ReconcileSince, wake, log))
 	}
 	a.metrics.reg.MustRegister(newGauges(log, a.db, consumer))
@@ -203,7 +203,7 @@ func processEvents(proc *fulfillment.Processor, log *slog.Logger, obs *metrics) 
 				obs.event("transient_error", time.Since(start))
 			}
 		}()
-		ev, err := stripeapi.DecodeEvent(m.Data)
+		ev, err := stripeevent.Decode(m.Data)
 		if err != nil {
 			return fulfillment.Permanent(fmt.Errorf("decode event: %w", err))
 		}

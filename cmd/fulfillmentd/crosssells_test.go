@@ -322,7 +322,7 @@ func fixtureDataDir(t *testing.T) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev, err := stripeapi.DecodeEvent(body)
+		ev, err := stripeevent.Decode(body)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/store"
 )
 
@@ -102,9 +102,6 @@ func (m *metrics) event(outcome string, elapsed time.Duration) {
 	m.eventSeconds.Observe(elapsed.Seconds())
 }
 
-// stripeIDs folds object ids out of API paths so endpoints stay few.
-var stripeIDs = regexp.MustCompile(`/(cs|prod|price|evt|pi|cus|sub|in)_[A-Za-z0-9_]+`)
-
 // stripeTransport counts and times every Stripe API request, retries
 // included, by endpoint and status.
 func (m *metrics) stripeTransport(next http.RoundTripper) http.RoundTripper {
@@ -112,7 +109,7 @@ func (m *metrics) stripeTransport(next http.RoundTripper) http.RoundTripper {
 		next = http.DefaultTransport
 	}
 	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-		endpoint := req.Method + " " + stripeIDs.ReplaceAllString(req.URL.Path, "/{$1}")
+		endpoint := req.Method + " " + stripeevent.EndpointTemplate(req.URL.Path)
 		start := time.Now()
 		resp, err := next.RoundTrip(req)
 		m.stripeSeconds.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())

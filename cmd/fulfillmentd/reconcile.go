@@ -10,6 +10,7 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
 
 const reconcileUsage = `Usage:
@@ -97,6 +98,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 			}
 			fmt.Fprintf(stdout, "  %s: %s → %s\n", printable(f.SessionID), printable(f.Problem), printable(strings.Join(parts, "; ")))
 		},
+		BuildEvent: stripeevent.Build,
 	}
 	sum, err := r.Run(ctx, since, *dryRun)
 	if err != nil {

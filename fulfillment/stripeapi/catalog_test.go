@@ -12,6 +12,7 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/testdata"
 )
 
@@ -132,7 +133,7 @@ func TestSessionDetails(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev, err := stripeapi.DecodeEvent(raw)
+		ev, err := stripeevent.Decode(raw)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,6 +22,13 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 )
 
+// Client is the domain's Stripe: it reads sessions for the Processor and
+// history for the Reconciler.
+var (
+	_ fulfillment.SessionReader = (*Client)(nil)
+	_ fulfillment.StripeHistory = (*Client)(nil)
+)
+
 // pageSize is the largest page Stripe serves: one request per 100 line items.
 const pageSize = 100
 

@@ -2,7 +2,10 @@ package stripeapi_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -19,9 +22,8 @@ import (
 // the emulator answers are requests Stripe's API accepts.
 //
 // It uses STRIPE_MOCK_URL (e.g. http://localhost:12111) if set, else starts
-// the stripe-mock binary found on PATH (go install
-// github.com/stripe/stripe-mock@v0.203.0). Without either it skips, except
-// when CI=true, where it fails.
+// the stripe-mock that go.mod pins as a tool (go tool stripe-mock). Without
+// either it skips, except when CI=true, where it fails.
 func TestContractStripeMock(t *testing.T) {
 	t.Parallel()
 	url := stripeMockURL(t)
@@ -111,19 +113,25 @@ func startStripeMock(t *testing.T, bin string) string {
 	return ""
 }
 
-// stripeMockURL is STRIPE_MOCK_URL, or a stripe-mock started from PATH for
-// this test. Without either it skips, except when CI=true, where it fails.
+// stripeMockURL is STRIPE_MOCK_URL, or a stripe-mock started for this
+// test: the one go.mod pins as a tool (go tool -n stripe-mock builds it
+// and prints its path). Without either it skips, except when CI=true,
+// where it fails.
 func stripeMockURL(t *testing.T) string {
 	t.Helper()
 	if url := os.Getenv("STRIPE_MOCK_URL"); url != "" {
 		return url
 	}
-	bin, err := exec.LookPath("stripe-mock")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true: stripe-mock is required: set STRIPE_MOCK_URL or put stripe-mock on PATH (%v)", err)
+	out, err := exec.Command("go", "tool", "-n", "stripe-mock").Output()
+	bin := strings.TrimSpace(string(out))
+	if err != nil || bin == "" {
+		if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+			err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
 		}
-		t.Skip("stripe-mock unavailable: set STRIPE_MOCK_URL or put stripe-mock on PATH")
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true: stripe-mock is required: set STRIPE_MOCK_URL, or let go tool -n stripe-mock build it (%v)", err)
+		}
+		t.Skipf("stripe-mock unavailable: set STRIPE_MOCK_URL, or let go tool -n stripe-mock build it (%v)", err)
 	}
 	return startStripeMock(t, bin)
 }

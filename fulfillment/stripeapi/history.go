@@ -11,6 +11,7 @@ import (
 	"github.com/stripe/stripe-go/v76/form"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
 
 // What reconcile reads from Stripe: every completed Checkout Session and
@@ -52,7 +53,7 @@ func (c *Client) CheckoutEvents(ctx context.Context, since time.Time, fn func(ev
 		}),
 	}
 	return c.listRaw(ctx, "/v1/events", params, &params.ListParams, func(raw json.RawMessage) error {
-		ev, err := DecodeEvent(raw)
+		ev, err := stripeevent.Decode(raw)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
 
 // TestHistory lists every page of completed sessions and checkout events,
@@ -60,7 +61,7 @@ func TestHistory(t *testing.T) {
 
 	events := map[string]string{}
 	err = c.CheckoutEvents(context.Background(), since, func(ev fulfillment.Event, raw json.RawMessage) error {
-		if dec, err := stripeapi.DecodeEvent(raw); err != nil || dec.ID != ev.ID {
+		if dec, err := stripeevent.Decode(raw); err != nil || dec.ID != ev.ID {
 			t.Errorf("raw event %s does not decode to itself: %v", ev.ID, err)
 		}
 		events[ev.ID] = ev.Session.ID

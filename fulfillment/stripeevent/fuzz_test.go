@@ -1,12 +1,19 @@
 package stripeevent_test
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
+	"github.com/fulfillmentd/fulfillmentd/testdata"
 )
 
 // FuzzVerify feeds arbitrary headers and bodies to Verify. Properties:
@@ -91,4 +98,72 @@ func carriesSignature(header string, body []byte) bool {
 		}
 	}
 	return false
+}
+
+// FuzzDecodeEvent feeds arbitrary bodies to Decode, which the worker
+// runs on every stored webhook. Properties: it never panics; every error is
+// permanent (a body that is not an event never becomes one, so retrying is
+// pointless); an accepted event has an id and a type, and a checkout.session
+// event has its session's id; decoding is deterministic.
+//
+// Seeds: every fixture session wrapped as each event type, and
+// testdata/fuzz/FuzzDecodeEvent.
+func FuzzDecodeEvent(f *testing.F) {
+	sessions := fixtureSessions(f)
+	types := []string{fulfillment.EventSessionCompleted, fulfillment.EventSessionAsyncPaymentSucceed,
+		fulfillment.EventSessionAsyncPaymentFailed, "checkout.session.expired", "customer.created"}
+	for i, s := range sessions {
+		f.Add([]byte(fmt.Sprintf(`{"id":"evt_seed_%d","object":"event","api_version":"2023-10-16","created":1700000000,"type":%q,"data":{"object":%s}}`,
+			i, types[i%len(types)], s)))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ev, err := stripeevent.Decode(body)
+		if err != nil {
+			if !fulfillment.IsPermanent(err) {
+				t.Fatalf("Decode error is not permanent: %v", err)
+			}
+			return
+		}
+		if ev.ID == "" || ev.Type == "" {
+			t.Fatalf("accepted an event without id or type: %+v", ev)
+		}
+		if strings.HasPrefix(ev.Type, "checkout.session.") && ev.Session.ID == "" {
+			t.Fatalf("accepted a %s event without a session id", ev.Type)
+		}
+		var head struct {
+			ID   string `json:"id"`
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(body, &head); err != nil || head.ID != ev.ID || head.Type != ev.Type {
+			t.Fatalf("id/type %q/%q, but the body says %q/%q (%v)", ev.ID, ev.Type, head.ID, head.Type, err)
+		}
+		again, err := stripeevent.Decode(body)
+		if err != nil || !reflect.DeepEqual(ev, again) {
+			t.Fatalf("decoding twice differs: %+v / %+v, %v", ev, again, err)
+		}
+	})
+}
+
+// fixtureSessions are the sessions of testdata/stripe/*.json.
+func fixtureSessions(f *testing.F) []json.RawMessage {
+	f.Helper()
+	names, err := fs.Glob(testdata.FS, path.Join("stripe", "*.json"))
+	if err != nil || len(names) == 0 {
+		f.Fatalf("fixtures: %v (%d files)", err, len(names))
+	}
+	var sessions []json.RawMessage
+	for _, name := range names {
+		data, err := fs.ReadFile(testdata.FS, name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var fx struct {
+			Session json.RawMessage `json:"session"`
+		}
+		if err := json.Unmarshal(data, &fx); err != nil {
+			f.Fatalf("%s: %v", name, err)
+		}
+		sessions = append(sessions, fx.Session)
+	}
+	return sessions
 }

@@ -1,4 +1,4 @@
-package stripeapi
+package stripeevent
 
 import (
 	"bytes"
@@ -11,10 +11,9 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 )
 
-// DecodeEvent decodes a Stripe event body (verify its signature first) of
-// any api_version. For checkout.session.* events it maps the session
-// snapshot the event carries; other events come back with id, type and
-// created only.
+// Decode decodes a Stripe event body (verify its signature first) of any
+// api_version. For checkout.session.* events it maps the session snapshot
+// the event carries; other events come back with id, type and created only.
 //
 // It does not use stripe-go's types for the snapshot: those follow
 // 2023-10-16, and a field whose type changed in another version would fail
@@ -24,7 +23,7 @@ import (
 //
 // Errors are permanent (fulfillment.IsPermanent): a body that is not an
 // event will not become one.
-func DecodeEvent(body []byte) (fulfillment.Event, error) {
+func Decode(body []byte) (fulfillment.Event, error) {
 	var env struct {
 		ID      string `json:"id"`
 		Object  string `json:"object"`

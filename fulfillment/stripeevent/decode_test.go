@@ -1,4 +1,4 @@
-package stripeapi_test
+package stripeevent_test
 
 import (
 	"reflect"
@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/testdata"
 )
 
-func TestDecodeEvent(t *testing.T) {
+func TestDecode(t *testing.T) {
 	t.Parallel()
 	emu := stripeemu.New(stripeemu.Options{})
 	if err := emu.Seed(testdata.FS, "stripe"); err != nil {
@@ -110,7 +110,7 @@ func TestDecodeEvent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ev, err := stripeapi.DecodeEvent([]byte(tt.body))
+			ev, err := stripeevent.Decode([]byte(tt.body))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
