@@ -1,14 +1,17 @@
 package worker_test
 
 import (
-	"os"
 	"testing"
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
-func writeFile(path string) error { return os.WriteFile(path, []byte("x"), 0o600) }
+// withRand is b drawing from random.
+func withRand(b worker.Backoff, random func() float64) worker.Backoff {
+	b.Rand = random
+	return b
+}
 
 func TestBackoff(t *testing.T) {
 	t.Parallel()
@@ -34,7 +37,7 @@ func TestBackoff(t *testing.T) {
 		{-3, zero, 500 * time.Millisecond, 500 * time.Millisecond},
 	}
 	for _, tt := range tests {
-		got := worker.Backoff(tt.attempt, tt.random)
+		got := withRand(worker.Redelivery, tt.random).Delay(tt.attempt)
 		if got < tt.min || got > tt.max {
 			t.Errorf("Backoff(%d) = %s, want in [%s, %s]", tt.attempt, got, tt.min, tt.max)
 		}
@@ -63,11 +66,11 @@ func TestAuthBackoff(t *testing.T) {
 		{0, zero, 30 * time.Second, 30 * time.Second},
 	}
 	for _, tt := range tests {
-		got := worker.AuthBackoff(tt.attempt, tt.random)
+		got := withRand(worker.AuthRedelivery, tt.random).Delay(tt.attempt)
 		if got < tt.min || got > tt.max {
 			t.Errorf("AuthBackoff(%d) = %s, want in [%s, %s]", tt.attempt, got, tt.min, tt.max)
 		}
-		if b := worker.Backoff(tt.attempt, tt.random); got < b {
+		if b := withRand(worker.Redelivery, tt.random).Delay(tt.attempt); got < b {
 			t.Errorf("AuthBackoff(%d) = %s, shorter than Backoff's %s", tt.attempt, got, b)
 		}
 	}
@@ -87,7 +90,7 @@ func TestBackoffTotal(t *testing.T) {
 		{12, 961500 * time.Millisecond},
 	}
 	for _, tt := range tests {
-		if got := worker.BackoffTotal(tt.deliveries, zero); got != tt.want {
+		if got := withRand(worker.Redelivery, zero).Total(tt.deliveries); got != tt.want {
 			t.Errorf("BackoffTotal(%d) = %s, want %s", tt.deliveries, got, tt.want)
 		}
 	}

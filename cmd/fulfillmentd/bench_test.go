@@ -19,7 +19,7 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
-	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
 )
 
 // BenchmarkWebhookAccept measures the receiver over real HTTP (verify the
@@ -98,11 +98,11 @@ func BenchmarkWebhookAccept(b *testing.B) {
 	}{{"sync_always", 0}, {"sync_2m", 2 * time.Minute}} {
 		b.Run("receiver/"+mode.name, func(b *testing.B) {
 			js := benchBroker(b, mode.sync)
-			post(b, handleStripeWebhook(slog.New(slog.DiscardHandler), verifier, worker.NewPublisher(js), nil))
+			post(b, handleStripeWebhook(slog.New(slog.DiscardHandler), verifier, broker.NewPublisher(js), nil))
 		})
 		b.Run("broker_publish/"+mode.name, func(b *testing.B) {
 			js := benchBroker(b, mode.sync)
-			pub := worker.NewPublisher(js)
+			pub := broker.NewPublisher(js)
 			var seq atomic.Int64
 			b.SetParallelism(parallelism)
 			b.ResetTimer()
@@ -124,18 +124,18 @@ func BenchmarkWebhookAccept(b *testing.B) {
 // benchBroker is an embedded broker with the stream set up.
 func benchBroker(b *testing.B, sync time.Duration) jetstream.JetStream {
 	b.Helper()
-	ns, err := worker.StartEmbedded(worker.EmbeddedOptions{StoreDir: b.TempDir(), SyncInterval: sync})
+	ns, err := broker.StartEmbedded(broker.EmbeddedOptions{StoreDir: b.TempDir(), SyncInterval: sync})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	nc, err := worker.ConnectEmbedded(ns, "bench")
+	nc, err := broker.ConnectEmbedded(ns, "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
-	if _, err := worker.Setup(context.Background(), js, worker.StreamConfig{Workers: 8}); err != nil {
+	if _, err := broker.Setup(context.Background(), js, broker.StreamConfig{Workers: 8}); err != nil {
 		b.Fatal(err)
 	}
 	return js
