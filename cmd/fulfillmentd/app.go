@@ -357,3 +357,10 @@ func (a *app) close() {
 		}
 	}
 }
+
+// The store is what the broker and the worker runtime need of a database.
+var (
+	_ broker.Outbox      = (*store.DB)(nil)
+	_ broker.ReplayStore = (*store.DB)(nil)
+	_ worker.DeadLetters = (*store.DB)(nil)
+)
