@@ -178,10 +178,7 @@ pull:
 			break pull
 		default:
 			r.log.Warn("pull messages", "error", err)
-			select { // no hot loop on a repeating error
-			case <-time.After(100 * time.Millisecond):
-			case <-ctx.Done():
-			}
+			Sleep(ctx, 100*time.Millisecond) // no hot loop on a repeating error
 		}
 	}
 
@@ -486,10 +483,7 @@ func (r *runner) deadLetter(ctx context.Context, d *delivery, herr error) (strin
 	var err error
 	for i := range tries {
 		if i > 0 {
-			select {
-			case <-time.After(time.Duration(i) * 250 * time.Millisecond):
-			case <-ctx.Done():
-			}
+			Sleep(ctx, time.Duration(i)*250*time.Millisecond)
 		}
 		if err = r.deadLetters.RecordDeadLetter(ctx, dl); err == nil {
 			break

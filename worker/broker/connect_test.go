@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fulfillmentd/fulfillmentd/worker/broker"
 	"github.com/fulfillmentd/fulfillmentd/worker/broker/natstest"
@@ -127,11 +126,7 @@ func TestConnectAuth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(nc.Close)
-			js, err := jetstream.New(nc)
-			if err != nil {
-				t.Fatal(err)
-			}
+			js := natstest.JetStreamOn(t, nc)
 			if _, err := broker.Setup(context.Background(), js, broker.StreamConfig{}); err != nil {
 				t.Fatal(err)
 			}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fulfillmentd/fulfillmentd/worker/broker"
 	"github.com/fulfillmentd/fulfillmentd/worker/broker/natstest"
@@ -33,11 +32,7 @@ func TestPublishRefusesWhileDisconnected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.JetStreamOn(t, nc)
 	if _, err := broker.Setup(context.Background(), js, broker.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}

@@ -216,15 +216,7 @@ func TestRelayRidesOutBrokerOutage(t *testing.T) {
 	dir := t.TempDir()
 	ns := startTCPServer(t, dir, 0)
 	port := ns.Addr().(*net.TCPAddr).Port
-	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js, _ := natstest.Connect(t, ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 	if err := broker.SetupFeed(context.Background(), js, broker.FeedConfig{}); err != nil {
 		t.Fatal(err)
 	}

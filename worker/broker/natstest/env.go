@@ -45,7 +45,7 @@ func JetStream(tb testing.TB, ns *server.Server) jetstream.JetStream {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return jetStream(tb, nc)
+	return JetStreamOn(tb, nc)
 }
 
 // Connect connects to url with opts over TCP; the connection closes at
@@ -56,10 +56,11 @@ func Connect(tb testing.TB, url string, opts ...nats.Option) (jetstream.JetStrea
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return jetStream(tb, nc), nc
+	return JetStreamOn(tb, nc), nc
 }
 
-func jetStream(tb testing.TB, nc *nats.Conn) jetstream.JetStream {
+// JetStreamOn is a JetStream context on nc; nc closes at cleanup.
+func JetStreamOn(tb testing.TB, nc *nats.Conn) jetstream.JetStream {
 	tb.Helper()
 	tb.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
