@@ -21,7 +21,7 @@ import (
 // an error wrapped with fulfillment.Permanent when retrying cannot help, a
 // fulfillment.RetryAfter error when it knows when to retry, an error that
 // wraps fulfillment.ErrUnauthorized when Stripe rejected the API key (retried
-// after AuthBackoff), and any other error for a transient failure. The Pool
+// after Pool.AuthBackoff), and any other error for a transient failure. The Pool
 // decides what happens next.
 type Handler interface {
 	Handle(ctx context.Context, m Message) error
