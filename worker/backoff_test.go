@@ -1,14 +1,21 @@
 package worker_test
 
 import (
-	"os"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
-func writeFile(path string) error { return os.WriteFile(path, []byte("x"), 0o600) }
+// withRand is b drawing from random.
+func withRand(b worker.Backoff, random func() float64) worker.Backoff {
+	b.Rand = random
+	return b
+}
 
 func TestBackoff(t *testing.T) {
 	t.Parallel()
@@ -34,7 +41,7 @@ func TestBackoff(t *testing.T) {
 		{-3, zero, 500 * time.Millisecond, 500 * time.Millisecond},
 	}
 	for _, tt := range tests {
-		got := worker.Backoff(tt.attempt, tt.random)
+		got := withRand(worker.Redelivery, tt.random).Delay(tt.attempt)
 		if got < tt.min || got > tt.max {
 			t.Errorf("Backoff(%d) = %s, want in [%s, %s]", tt.attempt, got, tt.min, tt.max)
 		}
@@ -63,11 +70,11 @@ func TestAuthBackoff(t *testing.T) {
 		{0, zero, 30 * time.Second, 30 * time.Second},
 	}
 	for _, tt := range tests {
-		got := worker.AuthBackoff(tt.attempt, tt.random)
+		got := withRand(worker.AuthRedelivery, tt.random).Delay(tt.attempt)
 		if got < tt.min || got > tt.max {
 			t.Errorf("AuthBackoff(%d) = %s, want in [%s, %s]", tt.attempt, got, tt.min, tt.max)
 		}
-		if b := worker.Backoff(tt.attempt, tt.random); got < b {
+		if b := withRand(worker.Redelivery, tt.random).Delay(tt.attempt); got < b {
 			t.Errorf("AuthBackoff(%d) = %s, shorter than Backoff's %s", tt.attempt, got, b)
 		}
 	}
@@ -87,8 +94,96 @@ func TestBackoffTotal(t *testing.T) {
 		{12, 961500 * time.Millisecond},
 	}
 	for _, tt := range tests {
-		if got := worker.BackoffTotal(tt.deliveries, zero); got != tt.want {
+		if got := withRand(worker.Redelivery, zero).Total(tt.deliveries); got != tt.want {
 			t.Errorf("BackoffTotal(%d) = %s, want %s", tt.deliveries, got, tt.want)
 		}
+	}
+}
+
+// TestBackoffJitter: full jitter draws from [0, c), no jitter waits c.
+func TestBackoffJitter(t *testing.T) {
+	t.Parallel()
+	relay := worker.Backoff{Base: 100 * time.Millisecond, Max: 30 * time.Second, Jitter: worker.FullJitter}
+	tests := []struct {
+		b       worker.Backoff
+		attempt int
+		random  float64
+		want    time.Duration
+	}{
+		{relay, 1, 0, 0},
+		{relay, 1, 0.5, 50 * time.Millisecond},
+		{relay, 3, 0.5, 200 * time.Millisecond},
+		{relay, 20, 0.5, 15 * time.Second},
+		{worker.Backoff{Base: time.Second, Max: time.Second, Jitter: worker.NoJitter}, 7, 0.3, time.Second},
+		{worker.Backoff{Base: time.Second, Max: time.Minute, Jitter: worker.NoJitter}, 3, 0.3, 4 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := withRand(tt.b, func() float64 { return tt.random }).Delay(tt.attempt); got != tt.want {
+			t.Errorf("%+v.Delay(%d) with random %v = %s, want %s", tt.b, tt.attempt, tt.random, got, tt.want)
+		}
+	}
+}
+
+// TestLoop: failures in a row are counted and waited out with the backoff,
+// the first success after them is reported, Wake runs the step again at
+// once, WaitFirst holds the first step back, and Run returns nil when ctx
+// ends.
+func TestLoop(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wake := make(chan struct{})
+	results := []error{nil, errors.New("one"), errors.New("two"), nil, nil}
+	steps := make(chan int, len(results))
+	var failed []string
+	var recovered []int
+	l := worker.Loop{
+		Every: time.Hour, Wake: wake, WaitFirst: true,
+		Backoff: worker.Backoff{Base: time.Millisecond, Max: 2 * time.Millisecond, Jitter: worker.NoJitter},
+		Failed: func(err error, failures int, retryIn time.Duration) {
+			failed = append(failed, fmt.Sprintf("%v %d %s", err, failures, retryIn))
+		},
+		Recovered: func(failures int) { recovered = append(recovered, failures) },
+	}
+	n := 0
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Run(ctx, func(context.Context) error {
+			n++
+			steps <- n
+			if n > len(results) {
+				return nil
+			}
+			return results[n-1]
+		})
+	}()
+	select {
+	case n := <-steps:
+		t.Fatalf("step %d ran before the first wake", n)
+	case <-time.After(20 * time.Millisecond):
+	}
+	wake <- struct{}{} // step 1: success, then waits an hour or a wake
+	if got := <-steps; got != 1 {
+		t.Fatalf("step %d, want 1", got)
+	}
+	wake <- struct{}{} // steps 2 and 3 fail, 4 succeeds after the backoff
+	for want := 2; want <= 4; want++ {
+		if got := <-steps; got != want {
+			t.Fatalf("step %d, want %d", got, want)
+		}
+	}
+	wake <- struct{}{} // step 5; the wake is taken only once step 4 is done
+	if got := <-steps; got != 5 {
+		t.Fatalf("step %d, want 5", got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v, want nil", err)
+	}
+	if want := []string{"one 1 1ms", "two 2 2ms"}; !slices.Equal(failed, want) {
+		t.Errorf("failures %q, want %q", failed, want)
+	}
+	if want := []int{2}; !slices.Equal(recovered, want) {
+		t.Errorf("recovered %v, want %v", recovered, want)
 	}
 }

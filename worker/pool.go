@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -18,25 +17,11 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 )
 
-// Message is one delivery of a stored event.
-type Message struct {
-	Subject   string
-	EventID   string // Stripe event id: HeaderEventID on a replay, else Nats-Msg-Id
-	Data      []byte
-	Attempt   int       // deliveries so far, this one included (1-based)
-	Published time.Time // when the stream stored the event
-	// Header is the message's NATS header: its signatures (see Trusted).
-	Header nats.Header
-}
-
-// EventType is the Stripe event type: the subject without SubjectPrefix.
-func (m Message) EventType() string { return strings.TrimPrefix(m.Subject, SubjectPrefix) }
-
 // Handler processes one message. It returns nil when the work is committed,
 // an error wrapped with fulfillment.Permanent when retrying cannot help, a
 // fulfillment.RetryAfter error when it knows when to retry, an error that
 // wraps fulfillment.ErrUnauthorized when Stripe rejected the API key (retried
-// after AuthBackoff), and any other error for a transient failure. The Pool
+// after Pool.AuthBackoff), and any other error for a transient failure. The Pool
 // decides what happens next.
 type Handler interface {
 	Handle(ctx context.Context, m Message) error
@@ -55,6 +40,14 @@ type DeadLetters interface {
 
 // Defaults of Pool.
 const (
+	DefaultWorkers = 8
+	// DefaultAckWait is how long a delivery to a process that died (crash,
+	// SIGKILL, lost connection) waits before the server redelivers it. A
+	// live handler never waits it out: the Pool sends an in-progress ack at
+	// once and every AckWait/3, so only dead processes' deliveries expire.
+	// broker.Setup gives the consumer this AckWait unless told otherwise;
+	// the Pool assumes it for a consumer whose settings it cannot read.
+	DefaultAckWait       = 10 * time.Second
 	DefaultShutdownGrace = 10 * time.Second
 	// hardStopWait is how long handlers may take to return once their
 	// context is canceled at the end of ShutdownGrace.
@@ -82,13 +75,13 @@ type Pool struct {
 	// consumer's). On the last attempt a transient failure is dead-lettered
 	// too, since the server will not deliver the message again.
 	MaxDeliver int
-	// Backoff gives the retry delay after a failed attempt; nil → Backoff
-	// with math/rand/v2. A longer fulfillment.RetryDelay wins.
-	Backoff func(attempt int) time.Duration
+	// Backoff gives the retry delay after a failed attempt (Delay of the
+	// attempt); a zero Base → Redelivery. A longer fulfillment.RetryDelay wins.
+	Backoff Backoff
 	// AuthBackoff gives the retry delay after a failure that wraps
-	// fulfillment.ErrUnauthorized (Stripe rejected the API key); nil →
-	// AuthBackoff with math/rand/v2. Backoff's delay wins if longer.
-	AuthBackoff func(attempt int) time.Duration
+	// fulfillment.ErrUnauthorized (Stripe rejected the API key); a zero Base →
+	// AuthRedelivery. Backoff's delay wins if longer.
+	AuthBackoff Backoff
 	DeadLetters DeadLetters // required
 	// Conn, if set, is the connection Consumer uses: the naks of handlers
 	// canceled at the end of ShutdownGrace are then confirmed by the server
@@ -185,10 +178,7 @@ pull:
 			break pull
 		default:
 			r.log.Warn("pull messages", "error", err)
-			select { // no hot loop on a repeating error
-			case <-time.After(100 * time.Millisecond):
-			case <-ctx.Done():
-			}
+			Sleep(ctx, 100*time.Millisecond) // no hot loop on a repeating error
 		}
 	}
 
@@ -230,8 +220,8 @@ type runner struct {
 	conn           *nats.Conn
 	log            *slog.Logger
 	now            func() time.Time
-	backoff        func(int) time.Duration
-	authBackoff    func(int) time.Duration
+	backoff        Backoff
+	authBackoff    Backoff
 	workers        int
 	maxDeliver     int // ≤ 0: unlimited
 	ackWait        time.Duration
@@ -268,11 +258,11 @@ func (p *Pool) runner() (*runner, error) {
 	if r.now == nil {
 		r.now = time.Now
 	}
-	if r.backoff == nil {
-		r.backoff = func(attempt int) time.Duration { return Backoff(attempt, rand.Float64) }
+	if r.backoff.Base == 0 {
+		r.backoff = Redelivery
 	}
-	if r.authBackoff == nil {
-		r.authBackoff = func(attempt int) time.Duration { return AuthBackoff(attempt, rand.Float64) }
+	if r.authBackoff.Base == 0 {
+		r.authBackoff = AuthRedelivery
 	}
 	if r.workers <= 0 {
 		r.workers = DefaultWorkers
@@ -453,12 +443,12 @@ func (r *runner) settle(d *delivery, herr error) (outcome string, delay time.Dur
 	}
 }
 
-// retryDelay is Backoff(attempt), or AuthBackoff(attempt) or a
+// retryDelay is Backoff.Delay(attempt), or AuthBackoff's or a
 // fulfillment.RetryDelay if longer.
 func (r *runner) retryDelay(attempt int, err error) time.Duration {
-	d := r.backoff(attempt)
+	d := r.backoff.Delay(attempt)
 	if errors.Is(err, fulfillment.ErrUnauthorized) {
-		d = max(d, r.authBackoff(attempt))
+		d = max(d, r.authBackoff.Delay(attempt))
 	}
 	if after, ok := fulfillment.RetryDelay(err); ok && after > d {
 		d = after
@@ -483,7 +473,7 @@ func (r *runner) deadLetter(ctx context.Context, d *delivery, herr error) (strin
 		Attempts:      d.m.Attempt,
 		FirstFailedAt: first,
 		LastFailedAt:  now,
-		Signatures:    signatures(d.m.Header), // a retry carries them again
+		Signatures:    d.m.Signatures(), // a retry carries them again
 	}
 	last := r.maxDeliver > 0 && d.m.Attempt >= r.maxDeliver
 	tries := 1
@@ -493,10 +483,7 @@ func (r *runner) deadLetter(ctx context.Context, d *delivery, herr error) (strin
 	var err error
 	for i := range tries {
 		if i > 0 {
-			select {
-			case <-time.After(time.Duration(i) * 250 * time.Millisecond):
-			case <-ctx.Done():
-			}
+			Sleep(ctx, time.Duration(i)*250*time.Millisecond)
 		}
 		if err = r.deadLetters.RecordDeadLetter(ctx, dl); err == nil {
 			break

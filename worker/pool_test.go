@@ -11,13 +11,16 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker/natstest"
 )
 
 const completed = "checkout.session.completed"
 
-// fixedBackoff keeps retries fast and their delay known.
-func fixedBackoff(d time.Duration) func(int) time.Duration {
-	return func(int) time.Duration { return d }
+// fixedBackoff keeps retries fast and their delay known (a zero d: the
+// Pool's default).
+func fixedBackoff(d time.Duration) worker.Backoff {
+	return worker.Backoff{Base: d, Max: d, Jitter: worker.NoJitter}
 }
 
 func TestPoolOutcomes(t *testing.T) {
@@ -57,35 +60,35 @@ func TestPoolOutcomes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, worker.StreamConfig{MaxDeliver: 3, AckWait: 30 * time.Second})
-			e.publish(t, completed, "evt_1", `{"id":"evt_1"}`)
-			h := &recorder{results: tt.results}
-			dls := &deadLetters{failures: tt.dlFailures}
-			stop := runPool(t, &worker.Pool{
-				Consumer: e.cons, Handler: h, Workers: 2, MaxDeliver: 3,
-				Backoff: fixedBackoff(tt.backoff), AuthBackoff: fixedBackoff(tt.authBackoff), DeadLetters: dls, Log: testLog(),
+			e := natstest.NewEnv(t, broker.StreamConfig{MaxDeliver: 3, AckWait: 30 * time.Second})
+			e.Publish(t, completed, "evt_1", `{"id":"evt_1"}`)
+			h := &natstest.Recorder{Results: tt.results}
+			dls := &natstest.DeadLetters{Failures: tt.dlFailures}
+			stop := natstest.RunPool(t, &worker.Pool{
+				Consumer: e.Cons, Handler: h, Workers: 2, MaxDeliver: 3,
+				Backoff: fixedBackoff(tt.backoff), AuthBackoff: fixedBackoff(tt.authBackoff), DeadLetters: dls, Log: natstest.Log(),
 			})
 
-			e.waitSettled(t)
+			e.WaitSettled(t)
 			if err := stop(); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			got := h.deliveries()
+			got := h.Deliveries()
 			if len(got) != tt.wantCalls {
 				t.Fatalf("handler called %d times, want %d", len(got), tt.wantCalls)
 			}
 			for i, d := range got {
-				if d.msg.Attempt != i+1 || d.msg.EventID != "evt_1" || string(d.msg.Data) != `{"id":"evt_1"}` ||
-					d.msg.Subject != worker.SubjectPrefix+completed || d.msg.Published.IsZero() {
-					t.Errorf("delivery %d: %+v", i, d.msg)
+				if d.Msg.Attempt != i+1 || d.Msg.EventID != "evt_1" || string(d.Msg.Data) != `{"id":"evt_1"}` ||
+					d.Msg.Subject != worker.SubjectPrefix+completed || d.Msg.Published.IsZero() {
+					t.Errorf("delivery %d: %+v", i, d.Msg)
 				}
 			}
 			if tt.wantGap > 0 {
-				if gap := got[1].at.Sub(got[0].at); gap < tt.wantGap {
+				if gap := got[1].At.Sub(got[0].At); gap < tt.wantGap {
 					t.Errorf("redelivered after %s, want ≥ %s", gap, tt.wantGap)
 				}
 			}
-			letters := dls.letters()
+			letters := dls.Letters()
 			if len(letters) != tt.wantLetters {
 				t.Fatalf("%d dead letters, want %d", len(letters), tt.wantLetters)
 			}
@@ -105,22 +108,22 @@ func TestPoolOutcomes(t *testing.T) {
 
 func TestPoolRecoversHandlerPanic(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, worker.StreamConfig{MaxDeliver: 2})
-	e.publish(t, completed, "evt_panic", `{}`)
-	dls := &deadLetters{}
+	e := natstest.NewEnv(t, broker.StreamConfig{MaxDeliver: 2})
+	e.Publish(t, completed, "evt_panic", `{}`)
+	dls := &natstest.DeadLetters{}
 	var calls atomic.Int32
-	runPool(t, &worker.Pool{
-		Consumer: e.cons, MaxDeliver: 2, Backoff: fixedBackoff(10 * time.Millisecond), DeadLetters: dls, Log: testLog(),
+	natstest.RunPool(t, &worker.Pool{
+		Consumer: e.Cons, MaxDeliver: 2, Backoff: fixedBackoff(10 * time.Millisecond), DeadLetters: dls, Log: natstest.Log(),
 		Handler: worker.HandlerFunc(func(context.Context, worker.Message) error {
 			calls.Add(1)
 			panic("nil map")
 		}),
 	})
-	e.waitSettled(t)
+	e.WaitSettled(t)
 	if n := calls.Load(); n != 2 {
 		t.Errorf("handler called %d times, want 2", n)
 	}
-	if l := dls.letters(); len(l) != 1 || !strings.Contains(l[0].Error, "panic") {
+	if l := dls.Letters(); len(l) != 1 || !strings.Contains(l[0].Error, "panic") {
 		t.Errorf("dead letters %+v", l)
 	}
 }
@@ -142,11 +145,11 @@ func TestPoolHandlerDeadline(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, worker.StreamConfig{AckWait: tt.ackWait})
-			e.publish(t, completed, "evt_1", `{}`)
+			e := natstest.NewEnv(t, broker.StreamConfig{AckWait: tt.ackWait})
+			e.Publish(t, completed, "evt_1", `{}`)
 			deadlines := make(chan time.Duration, 1)
-			runPool(t, &worker.Pool{
-				Consumer: e.cons, DeadLetters: &deadLetters{}, Log: testLog(), HandlerTimeout: tt.timeout,
+			natstest.RunPool(t, &worker.Pool{
+				Consumer: e.Cons, DeadLetters: &natstest.DeadLetters{}, Log: natstest.Log(), HandlerTimeout: tt.timeout,
 				Handler: worker.HandlerFunc(func(ctx context.Context, _ worker.Message) error {
 					dl, ok := ctx.Deadline()
 					if !ok {
@@ -168,18 +171,18 @@ func TestPoolHandlerDeadline(t *testing.T) {
 // in-progress acks, so the server does not redeliver it to the idle worker.
 func TestPoolKeepsLongHandlersAlive(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, worker.StreamConfig{AckWait: time.Second})
-	e.publish(t, completed, "evt_slow", `{}`)
+	e := natstest.NewEnv(t, broker.StreamConfig{AckWait: time.Second})
+	e.Publish(t, completed, "evt_slow", `{}`)
 	var calls atomic.Int32
-	runPool(t, &worker.Pool{
-		Consumer: e.cons, DeadLetters: &deadLetters{}, Log: testLog(), Workers: 2,
+	natstest.RunPool(t, &worker.Pool{
+		Consumer: e.Cons, DeadLetters: &natstest.DeadLetters{}, Log: natstest.Log(), Workers: 2,
 		Handler: worker.HandlerFunc(func(context.Context, worker.Message) error {
 			calls.Add(1)
 			time.Sleep(2500 * time.Millisecond) // past its deadline, like a call that ignores ctx
 			return nil
 		}),
 	})
-	e.waitSettled(t)
+	e.WaitSettled(t)
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("handler called %d times, want 1", n)
 	}
@@ -187,8 +190,8 @@ func TestPoolKeepsLongHandlersAlive(t *testing.T) {
 
 func TestPoolRejectsMismatchedMaxDeliver(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, worker.StreamConfig{MaxDeliver: 5})
-	p := &worker.Pool{Consumer: e.cons, Handler: &recorder{}, DeadLetters: &deadLetters{}, MaxDeliver: 10}
+	e := natstest.NewEnv(t, broker.StreamConfig{MaxDeliver: 5})
+	p := &worker.Pool{Consumer: e.Cons, Handler: &natstest.Recorder{}, DeadLetters: &natstest.DeadLetters{}, MaxDeliver: 10}
 	if err := p.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "MaxDeliver") {
 		t.Fatalf("Run = %v, want MaxDeliver mismatch", err)
 	}
@@ -199,12 +202,12 @@ func TestPoolShutdown(t *testing.T) {
 
 	t.Run("in-flight handler finishes within grace and is acked", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, worker.StreamConfig{AckWait: time.Minute})
-		e.publish(t, completed, "evt_1", `{}`)
+		e := natstest.NewEnv(t, broker.StreamConfig{AckWait: time.Minute})
+		e.Publish(t, completed, "evt_1", `{}`)
 		started, release := make(chan struct{}), make(chan struct{})
 		ctxErr := make(chan error, 1)
-		stop := runPool(t, &worker.Pool{
-			Consumer: e.cons, DeadLetters: &deadLetters{}, Log: testLog(), ShutdownGrace: 20 * time.Second,
+		stop := natstest.RunPool(t, &worker.Pool{
+			Consumer: e.Cons, DeadLetters: &natstest.DeadLetters{}, Log: natstest.Log(), ShutdownGrace: 20 * time.Second,
 			Handler: worker.HandlerFunc(func(ctx context.Context, _ worker.Message) error {
 				close(started)
 				<-release
@@ -223,16 +226,16 @@ func TestPoolShutdown(t *testing.T) {
 		if err := <-ctxErr; err != nil {
 			t.Errorf("handler context canceled during grace: %v", err)
 		}
-		e.waitSettled(t)
+		e.WaitSettled(t)
 	})
 
 	t.Run("handler outliving grace is canceled and nak'ed", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, worker.StreamConfig{AckWait: time.Minute})
-		e.publish(t, completed, "evt_1", `{}`)
+		e := natstest.NewEnv(t, broker.StreamConfig{AckWait: time.Minute})
+		e.Publish(t, completed, "evt_1", `{}`)
 		started := make(chan struct{})
-		stop := runPool(t, &worker.Pool{
-			Consumer: e.cons, DeadLetters: &deadLetters{}, Log: testLog(), ShutdownGrace: 100 * time.Millisecond,
+		stop := natstest.RunPool(t, &worker.Pool{
+			Consumer: e.Cons, DeadLetters: &natstest.DeadLetters{}, Log: natstest.Log(), ShutdownGrace: 100 * time.Millisecond,
 			Handler: worker.HandlerFunc(func(ctx context.Context, _ worker.Message) error {
 				close(started)
 				<-ctx.Done()
@@ -244,24 +247,24 @@ func TestPoolShutdown(t *testing.T) {
 			t.Fatalf("Run: %v", err)
 		}
 		// The nak makes the message available now, long before AckWait.
-		h := &recorder{}
-		runPool(t, &worker.Pool{Consumer: e.cons, Handler: h, DeadLetters: &deadLetters{}, Log: testLog()})
-		e.waitSettled(t)
-		if got := h.deliveries(); len(got) != 1 || got[0].msg.Attempt != 2 {
+		h := &natstest.Recorder{}
+		natstest.RunPool(t, &worker.Pool{Consumer: e.Cons, Handler: h, DeadLetters: &natstest.DeadLetters{}, Log: natstest.Log()})
+		e.WaitSettled(t)
+		if got := h.Deliveries(); len(got) != 1 || got[0].Msg.Attempt != 2 {
 			t.Fatalf("second pool saw %+v, want attempt 2", got)
 		}
 	})
 
 	t.Run("pulled but unstarted messages are nak'ed", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, worker.StreamConfig{AckWait: time.Minute})
+		e := natstest.NewEnv(t, broker.StreamConfig{AckWait: time.Minute})
 		for i := range 3 {
-			e.publish(t, completed, fmt.Sprintf("evt_%d", i), `{}`)
+			e.Publish(t, completed, fmt.Sprintf("evt_%d", i), `{}`)
 		}
 		started, release := make(chan struct{}), make(chan struct{})
 		var calls atomic.Int32
-		stop := runPool(t, &worker.Pool{
-			Consumer: e.cons, DeadLetters: &deadLetters{}, Log: testLog(), Workers: 1,
+		stop := natstest.RunPool(t, &worker.Pool{
+			Consumer: e.Cons, DeadLetters: &natstest.DeadLetters{}, Log: natstest.Log(), Workers: 1,
 			Handler: worker.HandlerFunc(func(context.Context, worker.Message) error {
 				if calls.Add(1) == 1 {
 					close(started)
@@ -281,22 +284,22 @@ func TestPoolShutdown(t *testing.T) {
 		if n := calls.Load(); n != 1 {
 			t.Fatalf("first pool ran %d handlers after cancel, want 1", n)
 		}
-		h := &recorder{}
-		runPool(t, &worker.Pool{Consumer: e.cons, Handler: h, DeadLetters: &deadLetters{}, Log: testLog()})
-		e.waitSettled(t)
-		if got := h.deliveries(); len(got) != 2 {
+		h := &natstest.Recorder{}
+		natstest.RunPool(t, &worker.Pool{Consumer: e.Cons, Handler: h, DeadLetters: &natstest.DeadLetters{}, Log: natstest.Log()})
+		e.WaitSettled(t)
+		if got := h.Deliveries(); len(got) != 2 {
 			t.Fatalf("second pool handled %d messages, want the 2 left", len(got))
 		}
 	})
 
 	t.Run("handler ignoring cancellation is abandoned", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, worker.StreamConfig{AckWait: time.Minute})
-		e.publish(t, completed, "evt_1", `{}`)
+		e := natstest.NewEnv(t, broker.StreamConfig{AckWait: time.Minute})
+		e.Publish(t, completed, "evt_1", `{}`)
 		started, release := make(chan struct{}), make(chan struct{})
 		defer close(release)
-		stop := runPool(t, &worker.Pool{
-			Consumer: e.cons, DeadLetters: &deadLetters{}, Log: testLog(), ShutdownGrace: 50 * time.Millisecond,
+		stop := natstest.RunPool(t, &worker.Pool{
+			Consumer: e.Cons, DeadLetters: &natstest.DeadLetters{}, Log: natstest.Log(), ShutdownGrace: 50 * time.Millisecond,
 			Handler: worker.HandlerFunc(func(context.Context, worker.Message) error {
 				close(started)
 				<-release
@@ -307,10 +310,10 @@ func TestPoolShutdown(t *testing.T) {
 		if err := stop(); err == nil || !strings.Contains(err.Error(), "1 handlers still running") {
 			t.Fatalf("Run = %v, want an error about the stuck handler", err)
 		}
-		h := &recorder{}
-		runPool(t, &worker.Pool{Consumer: e.cons, Handler: h, DeadLetters: &deadLetters{}, Log: testLog()})
-		e.waitSettled(t)
-		if got := h.deliveries(); len(got) != 1 || got[0].msg.Attempt != 2 {
+		h := &natstest.Recorder{}
+		natstest.RunPool(t, &worker.Pool{Consumer: e.Cons, Handler: h, DeadLetters: &natstest.DeadLetters{}, Log: natstest.Log()})
+		e.WaitSettled(t)
+		if got := h.Deliveries(); len(got) != 1 || got[0].Msg.Attempt != 2 {
 			t.Fatalf("second pool saw %+v, want attempt 2", got)
 		}
 	})

@@ -19,13 +19,14 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/store"
 	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
 )
 
 // maxDeliver bounds deliveries per event before it becomes a dead letter.
-// With worker.Backoff (exponential from 1 s, capped at 15 min, at least half
+// With worker.Redelivery (exponential from 1 s, capped at 15 min, at least half
 // of each ceiling) the 41 waits between 42 deliveries add up to at least
 // 4 h 01 min (expected about 6 h, at most 8 h): a Stripe outage of a few
-// hours is ridden out. A rejected API key waits worker.AuthBackoff (from
+// hours is ridden out. A rejected API key waits worker.AuthRedelivery (from
 // 1 min): at least 4 h 45 min. TestRetriesRideOutAnOutage checks the floors.
 const maxDeliver = 42
 
@@ -42,7 +43,7 @@ type app struct {
 	db      *store.DB
 	stripe  *stripeapi.Client
 	pool    *worker.Pool
-	relay   *worker.Relay // publishes the outbox to the push feed
+	relay   *broker.Relay // publishes the outbox to the push feed
 	tasks   []task        // replayer, periodic reconcile (roles.go)
 	ln      net.Listener
 	handler http.Handler
@@ -74,17 +75,17 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		warnSharedDataDir(log, cfg.DataDir)
 	}
 	if cfg.NATSURL == "" {
-		a.ns, err = worker.StartEmbedded(worker.EmbeddedOptions{StoreDir: cfg.natsDir(), SyncInterval: cfg.NATSSyncInterval, Log: log})
+		a.ns, err = broker.StartEmbedded(broker.EmbeddedOptions{StoreDir: cfg.natsDir(), SyncInterval: cfg.NATSSyncInterval, Log: log})
 		if err != nil {
 			return nil, fmt.Errorf("start embedded NATS: %w", err)
 		}
-		a.nc, err = worker.ConnectEmbedded(a.ns, "fulfillmentd")
+		a.nc, err = broker.ConnectEmbedded(a.ns, "fulfillmentd")
 	} else {
 		var opts []nats.Option
 		if opts, err = cfg.NATSAuth.Options(); err != nil {
 			return nil, fmt.Errorf("NATS credentials: %w", err)
 		}
-		a.nc, err = worker.Connect(cfg.NATSURL, "fulfillmentd", log, opts...)
+		a.nc, err = broker.Connect(cfg.NATSURL, "fulfillmentd", log, opts...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS: %w", err)
@@ -92,8 +93,8 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	if a.js, err = jetstream.New(a.nc); err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	streamCfg := worker.StreamConfig{Workers: cfg.Workers, MaxDeliver: maxDeliver, Replicas: cfg.NATSReplicas, AckWait: cfg.AckWait}
-	publisher := worker.NewPublisher(a.js)
+	streamCfg := broker.StreamConfig{Workers: cfg.Workers, MaxDeliver: maxDeliver, Replicas: cfg.NATSReplicas, AckWait: cfg.AckWait}
+	publisher := broker.NewPublisher(a.js)
 	verifier, err := stripeevent.NewVerifier(cfg.WebhookSecrets, cfg.Tolerance, nil)
 	if err != nil {
 		return nil, fmt.Errorf("webhook secrets: %w", err)
@@ -106,7 +107,7 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		deps.Webhooks = &httpapi.Webhooks{Verifier: verifier, Events: publisher, Observe: a.metrics.webhook}
 	}
 	if !cfg.works() {
-		if err := worker.SetupStream(ctx, a.js, streamCfg); err != nil {
+		if err := broker.SetupStream(ctx, a.js, streamCfg); err != nil {
 			return nil, fmt.Errorf("set up stream: %w", err)
 		}
 		a.metrics.reg.MustRegister(newGauges(log, nil, nil))
@@ -116,14 +117,14 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		}
 		return a, nil
 	}
-	consumer, err := worker.Setup(ctx, a.js, streamCfg)
+	consumer, err := broker.Setup(ctx, a.js, streamCfg)
 	if err != nil {
 		return nil, fmt.Errorf("set up stream: %w", err)
 	}
-	if err := worker.SetupFeed(ctx, a.js, worker.FeedConfig{Replicas: cfg.NATSReplicas}); err != nil {
+	if err := broker.SetupFeed(ctx, a.js, broker.FeedConfig{Replicas: cfg.NATSReplicas}); err != nil {
 		return nil, fmt.Errorf("set up push feed: %w", err)
 	}
-	a.relay = &worker.Relay{JS: a.js, Outbox: a.db, Wake: a.db.OutboxWritten(), Log: log}
+	a.relay = &broker.Relay{JS: a.js, Outbox: a.db, Wake: a.db.OutboxWritten(), Log: log}
 	a.stripe = stripeapi.New(stripeapi.Config{
 		SecretKey:  cfg.StripeSecretKey,
 		BaseURL:    cfg.StripeAPIBase,
@@ -137,7 +138,7 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	if err != nil {
 		return nil, err
 	}
-	signer, err := worker.NewFulfillmentSigner(key)
+	signer, err := broker.NewFulfillmentSigner(key)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +146,7 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		Consumer: consumer,
 		// Only messages signed by Stripe (or by this worker, for events it
 		// read from Stripe's API) reach the Processor: README "Stream messages".
-		Handler:     worker.Trusted(verifier, signer, processEvents(proc, log, a.metrics)),
+		Handler:     broker.Trusted(verifier, signer, processEvents(proc, log, a.metrics)),
 		Workers:     cfg.Workers,
 		MaxDeliver:  maxDeliver,
 		DeadLetters: a.db,
@@ -155,7 +156,7 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	// Replays queued by dlq retry and reconcile, from any process on this
 	// database, go to the stream from here.
 	wake := make(chan struct{}, 1)
-	replayer := &worker.Replayer{Store: a.db, Publisher: publisher, Wake: wake, Signer: signer, Log: log}
+	replayer := &broker.Replayer{Store: a.db, Publisher: publisher, Wake: wake, Signer: signer, Log: log}
 	a.tasks = append(a.tasks, task{name: "replayer", run: replayer.Run},
 		processedPruner{db: a.db, keep: processedRetention, every: processedPruneEach, now: time.Now, log: log}.task())
 	if cfg.ReconcileEvery > 0 {
@@ -367,10 +368,14 @@ func (a *app) close() {
 	}
 }
 
-// The adapters serve what the HTTP API needs.
+// The adapters serve what the HTTP API, the broker and the worker runtime
+// need of them.
 var (
-	_ httpapi.Orders    = (*store.DB)(nil)
-	_ httpapi.Publisher = (*worker.Publisher)(nil)
+	_ httpapi.Orders     = (*store.DB)(nil)
+	_ httpapi.Publisher  = (*broker.Publisher)(nil)
+	_ broker.Outbox      = (*store.DB)(nil)
+	_ broker.ReplayStore = (*store.DB)(nil)
+	_ worker.DeadLetters = (*store.DB)(nil)
 )
 
 // orderList is the warehouse feed's page (GET /v1/orders) as clients decode it.

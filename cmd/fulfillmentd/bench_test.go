@@ -21,7 +21,7 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/httpapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
-	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
 )
 
 // BenchmarkWebhookAccept measures the receiver over real HTTP (verify the
@@ -103,12 +103,12 @@ func BenchmarkWebhookAccept(b *testing.B) {
 			js := benchBroker(b, mode.sync)
 			post(b, httpapi.NewHandler(httpapi.Deps{
 				Log:      slog.New(slog.DiscardHandler),
-				Webhooks: &httpapi.Webhooks{Verifier: verifier, Events: worker.NewPublisher(js)},
+				Webhooks: &httpapi.Webhooks{Verifier: verifier, Events: broker.NewPublisher(js)},
 			}))
 		})
 		b.Run("broker_publish/"+mode.name, func(b *testing.B) {
 			js := benchBroker(b, mode.sync)
-			pub := worker.NewPublisher(js)
+			pub := broker.NewPublisher(js)
 			var seq atomic.Int64
 			b.SetParallelism(parallelism)
 			b.ResetTimer()
@@ -130,18 +130,18 @@ func BenchmarkWebhookAccept(b *testing.B) {
 // benchBroker is an embedded broker with the stream set up.
 func benchBroker(b *testing.B, sync time.Duration) jetstream.JetStream {
 	b.Helper()
-	ns, err := worker.StartEmbedded(worker.EmbeddedOptions{StoreDir: b.TempDir(), SyncInterval: sync})
+	ns, err := broker.StartEmbedded(broker.EmbeddedOptions{StoreDir: b.TempDir(), SyncInterval: sync})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	nc, err := worker.ConnectEmbedded(ns, "bench")
+	nc, err := broker.ConnectEmbedded(ns, "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
-	if _, err := worker.Setup(context.Background(), js, worker.StreamConfig{Workers: 8}); err != nil {
+	if _, err := broker.Setup(context.Background(), js, broker.StreamConfig{Workers: 8}); err != nil {
 		b.Fatal(err)
 	}
 	return js

@@ -8,27 +8,16 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker/natstest"
 )
 
-// broker is an embedded nats-server with the stream set up, as serve has it.
-func broker(t *testing.T) (*server.Server, jetstream.JetStream) {
+// embeddedBroker is an embedded nats-server with the stream set up, as serve has it.
+func embeddedBroker(t *testing.T) (*server.Server, jetstream.JetStream) {
 	t.Helper()
-	ns, err := worker.StartEmbedded(worker.EmbeddedOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	nc, err := worker.ConnectEmbedded(ns, t.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := worker.Setup(context.Background(), js, worker.StreamConfig{Workers: 2}); err != nil {
+	ns := natstest.Embedded(t, t.TempDir(), 0)
+	js := natstest.JetStream(t, ns)
+	if _, err := broker.Setup(context.Background(), js, broker.StreamConfig{Workers: 2}); err != nil {
 		t.Fatal(err)
 	}
 	return ns, js

@@ -18,7 +18,7 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/httpapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
-	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
 )
 
 // config is everything serve needs, read from the environment and overridden
@@ -28,7 +28,7 @@ type config struct {
 	WebhookSecrets   []string
 	StripeAPIBase    string
 	NATSURL          string
-	NATSAuth         worker.Auth // credentials and TLS for NATS_URL
+	NATSAuth         broker.Auth // credentials and TLS for NATS_URL
 	DataDir          string
 	Addr             string
 	AdminAddr        string // "": /healthz, /readyz, /metrics on Addr
@@ -100,11 +100,11 @@ func settings() []setting {
 		{env: "NATS_URL", flag: "nats-url", usage: "external NATS server or cluster; unset: embedded JetStream under the data dir",
 			parse: parseNATSURL},
 		{env: "NATS_CREDS", flag: "nats-creds", usage: "NATS .creds file (user JWT and nkey seed) for NATS_URL",
-			parse: func(c *config, v string) error { c.NATSAuth.Creds = v; return worker.CheckCreds(v) }},
+			parse: func(c *config, v string) error { c.NATSAuth.Creds = v; return broker.CheckCreds(v) }},
 		{env: "NATS_NKEY", flag: "nats-nkey", usage: "NATS nkey seed file (SU...) for NATS_URL",
-			parse: func(c *config, v string) error { c.NATSAuth.NKey = v; return worker.CheckNKey(v) }},
+			parse: func(c *config, v string) error { c.NATSAuth.NKey = v; return broker.CheckNKey(v) }},
 		{env: "NATS_CA", flag: "nats-ca", usage: "PEM CA certificates trusted for NATS_URL's TLS certificate (implies TLS)",
-			parse: func(c *config, v string) error { c.NATSAuth.CA = v; return worker.CheckCA(v) }},
+			parse: func(c *config, v string) error { c.NATSAuth.CA = v; return broker.CheckCA(v) }},
 		{env: "NATS_CERT", flag: "nats-cert", usage: "PEM client certificate for mutual TLS with NATS_URL, with NATS_KEY",
 			parse: func(c *config, v string) error { c.NATSAuth.Cert = v; return nil }}, // checked with NATS_KEY: natsProblems
 		{env: "NATS_KEY", flag: "nats-key", usage: "PEM private key of NATS_CERT",
@@ -440,15 +440,15 @@ func (c config) natsProblems() []error {
 	if a.Creds != "" && a.NKey != "" {
 		out = append(out, errors.New("NATS_CREDS and NATS_NKEY are both set: use one"))
 	}
-	if (a.Creds != "" || a.NKey != "") && worker.HasURLCredentials(c.NATSURL) {
+	if (a.Creds != "" || a.NKey != "") && broker.HasURLCredentials(c.NATSURL) {
 		out = append(out, errors.New("NATS_URL holds a user or token and NATS_CREDS or NATS_NKEY is set: use one"))
 	}
 	if a.Cert != "" || a.Key != "" {
-		if err := worker.CheckClientCert(a.Cert, a.Key); err != nil {
+		if err := broker.CheckClientCert(a.Cert, a.Key); err != nil {
 			out = append(out, fmt.Errorf("NATS_CERT, NATS_KEY: %w", err))
 		}
 	}
-	if c.NATSURL == "" && (a != worker.Auth{}) {
+	if c.NATSURL == "" && (a != broker.Auth{}) {
 		out = append(out, errors.New("NATS_CREDS, NATS_NKEY, NATS_CA, NATS_CERT and NATS_KEY apply to NATS_URL, which is not set (the embedded broker needs none)"))
 	}
 	return out

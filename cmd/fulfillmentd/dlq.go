@@ -15,7 +15,7 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/store"
-	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
 )
 
 const dlqUsage = `Usage:
@@ -187,7 +187,7 @@ func deadLetterToJSON(dl fulfillment.DeadLetter, pending bool, withEvent bool) d
 func replaysJSON(rps []fulfillment.Replay) []replayJSON {
 	out := make([]replayJSON, len(rps))
 	for i, rp := range rps {
-		out[i] = replayJSON{MsgID: worker.ReplayMsgID(rp), Reason: rp.Reason, RequestedAt: rp.RequestedAt}
+		out[i] = replayJSON{MsgID: broker.ReplayMsgID(rp), Reason: rp.Reason, RequestedAt: rp.RequestedAt}
 		if !rp.Pending() {
 			out[i].PublishedAt = &rp.PublishedAt
 		}
@@ -240,7 +240,7 @@ func dlqShow(ctx context.Context, db *store.DB, eventID string, asJSON bool, w i
 		if len(rps) > 0 {
 			last := rps[len(rps)-1]
 			return fmt.Errorf("%s is not a dead letter (replay %s requested %s%s)", eventID,
-				worker.ReplayMsgID(last), stamp(last.RequestedAt), publishedText(last))
+				broker.ReplayMsgID(last), stamp(last.RequestedAt), publishedText(last))
 		}
 		return fmt.Errorf("no dead letter %s", eventID)
 	}
@@ -262,7 +262,7 @@ func dlqShow(ctx context.Context, db *store.DB, eventID string, asJSON bool, w i
 	fmt.Fprintf(tw, "last failed\t%s\n", stamp(dl.LastFailedAt))
 	fmt.Fprintf(tw, "last error\t%s\n", printable(dl.Error))
 	for _, rp := range rps {
-		fmt.Fprintf(tw, "replay\t%s (%s) requested %s%s\n", printable(worker.ReplayMsgID(rp)), printable(rp.Reason), stamp(rp.RequestedAt), publishedText(rp))
+		fmt.Fprintf(tw, "replay\t%s (%s) requested %s%s\n", printable(broker.ReplayMsgID(rp)), printable(rp.Reason), stamp(rp.RequestedAt), publishedText(rp))
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "event body:")
@@ -315,14 +315,14 @@ func dlqRetry(ctx context.Context, db *store.DB, ids []string, all bool, w io.Wr
 			}
 			last := rps[len(rps)-1]
 			fmt.Fprintf(w, "%s: not a dead letter (any more): replay %s requested %s%s\n", id,
-				worker.ReplayMsgID(last), stamp(last.RequestedAt), publishedText(last))
+				broker.ReplayMsgID(last), stamp(last.RequestedAt), publishedText(last))
 		case err != nil:
 			return err
 		case isNew:
 			queued++
-			fmt.Fprintf(w, "%s: queued for replay as %s\n", id, worker.ReplayMsgID(rp))
+			fmt.Fprintf(w, "%s: queued for replay as %s\n", id, broker.ReplayMsgID(rp))
 		default:
-			fmt.Fprintf(w, "%s: replay %s already queued at %s\n", id, worker.ReplayMsgID(rp), stamp(rp.RequestedAt))
+			fmt.Fprintf(w, "%s: replay %s already queued at %s\n", id, broker.ReplayMsgID(rp), stamp(rp.RequestedAt))
 		}
 	}
 	fmt.Fprintf(w, "%d replay%s queued. %s\n", queued, pluralS(queued), replayNote)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/httpapi"
 	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker/natstest"
 )
 
 var natsReadyRe = regexp.MustCompile(`nats-server ready (nats://\S+)`)
@@ -222,15 +223,7 @@ func TestFaultNATSCluster(t *testing.T) {
 	svc := startService(t, env)
 	dbPath := filepath.Join(env["FULFILLMENT_DATA_DIR"], "fulfillment.db")
 
-	nc, err := nats.Connect(clusterURL(nodes), nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js, _ := natstest.Connect(t, clusterURL(nodes), nats.MaxReconnects(-1))
 	info, err := js.Stream(context.Background(), worker.StreamName)
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/store"
-	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
 )
 
 // TestMetrics scrapes /metrics of a running service after known traffic and
@@ -120,8 +120,8 @@ func TestGaugesReadOncePerTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	_, js := broker(t)
-	consumer, err := worker.Setup(ctx, js, worker.StreamConfig{Workers: 2})
+	_, js := embeddedBroker(t)
+	consumer, err := broker.Setup(ctx, js, broker.StreamConfig{Workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
-	"github.com/fulfillmentd/fulfillmentd/worker/natstest"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker/natstest"
 )
 
 // TestNATSSettingsErrors: every problem with the NATS settings is reported

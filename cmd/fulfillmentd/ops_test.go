@@ -23,6 +23,7 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
 )
 
 const e2eToken = "e2e-token-0123456789abcdef"
@@ -415,11 +416,11 @@ func TestShutdownDuringBurst(t *testing.T) {
 	// A clean stop leaves no message delivered but unsettled: such a
 	// message would wait out AckWait before the next start could
 	// take it.
-	ns, err := worker.StartEmbedded(worker.EmbeddedOptions{StoreDir: filepath.Join(env["FULFILLMENT_DATA_DIR"], "nats")})
+	ns, err := broker.StartEmbedded(broker.EmbeddedOptions{StoreDir: filepath.Join(env["FULFILLMENT_DATA_DIR"], "nats")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := worker.ConnectEmbedded(ns, "inspect")
+	nc, err := broker.ConnectEmbedded(ns, "inspect")
 	if err != nil {
 		t.Fatal(err)
 	}

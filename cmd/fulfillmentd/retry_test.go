@@ -13,15 +13,18 @@ import (
 func TestRetriesRideOutAnOutage(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		outage string
-		total  func(deliveries int, random func() float64) time.Duration
+		outage  string
+		backoff worker.Backoff
 	}{
-		{"Stripe down", worker.BackoffTotal},
-		{"API key rejected", worker.AuthBackoffTotal},
+		{"Stripe down", worker.Redelivery},
+		{"API key rejected", worker.AuthRedelivery},
 	}
 	for _, tt := range tests {
-		least := tt.total(maxDeliver, func() float64 { return 0 })
-		most := tt.total(maxDeliver, func() float64 { return 0.999999 })
+		b := tt.backoff
+		b.Rand = func() float64 { return 0 }
+		least := b.Total(maxDeliver)
+		b.Rand = func() float64 { return 0.999999 }
+		most := b.Total(maxDeliver)
 		t.Logf("%s: %d deliveries span %s to %s of backoff", tt.outage, maxDeliver, least, most)
 		if least < 4*time.Hour {
 			t.Errorf("%s: %d deliveries: retries give up after %s, want at least 4h", tt.outage, maxDeliver, least)

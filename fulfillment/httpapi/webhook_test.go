@@ -16,26 +16,16 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker/natstest"
 )
 
-// broker is an embedded nats-server with the stream set up, as serve has it.
-func broker(t *testing.T) (*server.Server, jetstream.JetStream) {
+// embeddedBroker is an embedded nats-server with the stream set up, as serve has it.
+func embeddedBroker(t *testing.T) (*server.Server, jetstream.JetStream) {
 	t.Helper()
-	ns, err := worker.StartEmbedded(worker.EmbeddedOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	nc, err := worker.ConnectEmbedded(ns, t.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := worker.Setup(context.Background(), js, worker.StreamConfig{Workers: 2}); err != nil {
+	ns := natstest.Embedded(t, t.TempDir(), 0)
+	js := natstest.JetStream(t, ns)
+	if _, err := broker.Setup(context.Background(), js, broker.StreamConfig{Workers: 2}); err != nil {
 		t.Fatal(err)
 	}
 	return ns, js
@@ -51,13 +41,13 @@ func event(id, typ, apiVersion string) []byte {
 
 func TestWebhookReceiver(t *testing.T) {
 	t.Parallel()
-	_, js := broker(t)
+	_, js := embeddedBroker(t)
 	now := time.Unix(1_800_000_000, 0)
 	verifier, err := stripeevent.NewVerifier([]string{"whsec_current", "whsec_previous"}, 0, func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := stripeWebhook(slog.New(slog.DiscardHandler), &Webhooks{Verifier: verifier, Events: worker.NewPublisher(js)})
+	h := stripeWebhook(slog.New(slog.DiscardHandler), &Webhooks{Verifier: verifier, Events: broker.NewPublisher(js)})
 
 	completed := event("evt_1", "checkout.session.completed", "2023-10-16")
 	newer := event("evt_2", "checkout.session.async_payment_succeeded", "2025-03-31.basil")
@@ -125,12 +115,12 @@ func TestWebhookReceiver(t *testing.T) {
 // never a 2xx, so Stripe delivers it again.
 func TestWebhookBrokerDown(t *testing.T) {
 	t.Parallel()
-	ns, js := broker(t)
+	ns, js := embeddedBroker(t)
 	verifier, err := stripeevent.NewVerifier([]string{"whsec_current"}, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := stripeWebhook(slog.New(slog.DiscardHandler), &Webhooks{Verifier: verifier, Events: worker.NewPublisher(js)})
+	h := stripeWebhook(slog.New(slog.DiscardHandler), &Webhooks{Verifier: verifier, Events: broker.NewPublisher(js)})
 	ns.Shutdown()
 	ns.WaitForShutdown()
 

@@ -1,4 +1,4 @@
-package worker_test
+package broker_test
 
 import (
 	"context"
@@ -12,9 +12,11 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker/natstest"
 )
 
-// replayQueue is an in-memory worker.ReplayStore; markFailures makes the
+// replayQueue is an in-memory broker.ReplayStore; markFailures makes the
 // first MarkReplayed calls fail.
 type replayQueue struct {
 	mu           sync.Mutex
@@ -34,7 +36,7 @@ func (q *replayQueue) MarkReplayed(_ context.Context, id int64, _ time.Time) err
 	defer q.mu.Unlock()
 	if q.markFailures > 0 {
 		q.markFailures--
-		return errDiskFull
+		return natstest.ErrDiskFull
 	}
 	for i, rp := range q.pending {
 		if rp.ID == id {
@@ -52,15 +54,15 @@ func (q *replayQueue) MarkReplayed(_ context.Context, id int64, _ time.Time) err
 // (its mark was lost) is stored once.
 func TestReplayAfterTheOriginal(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, worker.StreamConfig{MaxDeliver: 1})
+	e := natstest.NewEnv(t, broker.StreamConfig{MaxDeliver: 1})
 	payload := `{"id":"evt_again"}`
-	e.publish(t, completed, "evt_again", payload)
+	e.Publish(t, completed, "evt_again", payload)
 
 	q := &replayQueue{markFailures: 1, pending: []fulfillment.Replay{
 		{ID: 7, EventID: "evt_again", EventType: completed, Payload: []byte(payload), Reason: "dlq retry"},
 	}}
-	r := &worker.Replayer{Store: q, Publisher: e.pub, Log: testLog()}
-	if n, err := r.PublishPending(context.Background()); n != 0 || !errors.Is(err, errDiskFull) {
+	r := &broker.Replayer{Store: q, Publisher: e.Pub, Log: natstest.Log()}
+	if n, err := r.PublishPending(context.Background()); n != 0 || !errors.Is(err, natstest.ErrDiskFull) {
 		t.Fatalf("first round: published %d, %v; want the mark to fail", n, err)
 	}
 	if n, err := r.PublishPending(context.Background()); n != 1 || err != nil {
@@ -70,7 +72,7 @@ func TestReplayAfterTheOriginal(t *testing.T) {
 		t.Fatalf("empty queue: published %d, %v", n, err)
 	}
 
-	stream, err := e.js.Stream(context.Background(), worker.StreamName)
+	stream, err := e.JS.Stream(context.Background(), worker.StreamName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,15 +91,15 @@ func TestReplayAfterTheOriginal(t *testing.T) {
 		t.Errorf("replay msg id %q", got)
 	}
 
-	dls := &deadLetters{}
-	rec := &recorder{results: []error{fulfillment.Permanent(errors.New("still broken"))}}
-	runPool(t, &worker.Pool{Consumer: e.cons, Handler: rec, DeadLetters: dls, Log: testLog()})
-	e.waitSettled(t)
-	seen := rec.deliveries()
-	if len(seen) != 2 || seen[0].msg.EventID != "evt_again" || seen[1].msg.EventID != "evt_again" {
+	dls := &natstest.DeadLetters{}
+	rec := &natstest.Recorder{Results: []error{fulfillment.Permanent(errors.New("still broken"))}}
+	natstest.RunPool(t, &worker.Pool{Consumer: e.Cons, Handler: rec, DeadLetters: dls, Log: natstest.Log()})
+	e.WaitSettled(t)
+	seen := rec.Deliveries()
+	if len(seen) != 2 || seen[0].Msg.EventID != "evt_again" || seen[1].Msg.EventID != "evt_again" {
 		t.Fatalf("deliveries %+v, want two of evt_again", seen)
 	}
-	l := dls.letters()
+	l := dls.Letters()
 	if len(l) != 2 || l[1].EventID != "evt_again" || string(l[1].Payload) != payload {
 		t.Errorf("dead letters %+v, want both under evt_again", l)
 	}
@@ -107,13 +109,13 @@ func TestReplayAfterTheOriginal(t *testing.T) {
 // Wake, and returns nil when stopped.
 func TestReplayerRun(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, worker.StreamConfig{})
+	e := natstest.NewEnv(t, broker.StreamConfig{})
 	q := &replayQueue{}
 	wake := make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- (&worker.Replayer{Store: q, Publisher: e.pub, Poll: time.Hour, Wake: wake, Log: testLog()}).Run(ctx)
+		done <- (&broker.Replayer{Store: q, Publisher: e.Pub, Poll: time.Hour, Wake: wake, Log: natstest.Log()}).Run(ctx)
 	}()
 	for i := range 3 {
 		q.mu.Lock()
@@ -121,7 +123,7 @@ func TestReplayerRun(t *testing.T) {
 			EventType: completed, Payload: []byte(`{}`)})
 		q.mu.Unlock()
 		wake <- struct{}{}
-		eventually(t, func() bool {
+		natstest.Eventually(t, func() bool {
 			q.mu.Lock()
 			defer q.mu.Unlock()
 			return len(q.marked) == i+1
@@ -137,12 +139,12 @@ func TestReplayerRun(t *testing.T) {
 // type that is no subject) stays pending and is reported; the others go.
 func TestReplayerSkipsUnpublishable(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, worker.StreamConfig{})
+	e := natstest.NewEnv(t, broker.StreamConfig{})
 	q := &replayQueue{pending: []fulfillment.Replay{
 		{ID: 1, EventID: "evt_bad", EventType: "checkout.*", Payload: []byte(`{}`)},
 		{ID: 2, EventID: "evt_good", EventType: completed, Payload: []byte(`{}`)},
 	}}
-	n, err := (&worker.Replayer{Store: q, Publisher: e.pub, Log: testLog()}).PublishPending(context.Background())
+	n, err := (&broker.Replayer{Store: q, Publisher: e.Pub, Log: natstest.Log()}).PublishPending(context.Background())
 	if n != 1 || !fulfillment.IsPermanent(err) {
 		t.Fatalf("published %d, %v; want 1 and a permanent error for evt_bad", n, err)
 	}

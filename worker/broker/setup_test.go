@@ -1,9 +1,9 @@
-package worker_test
+package broker_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,17 +11,21 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker/natstest"
 )
 
-var errDiskFull = errors.New("disk full")
+const completed = "checkout.session.completed"
+
+func writeFile(path string) error { return os.WriteFile(path, []byte("x"), 0o600) }
 
 func TestSetupIsIdempotentAndApplies(t *testing.T) {
 	t.Parallel()
-	js := connect(t, startServer(t, t.TempDir(), 0))
+	js := natstest.JetStream(t, natstest.Embedded(t, t.TempDir(), 0))
 	ctx := context.Background()
 
 	for i := range 2 {
-		if _, err := worker.Setup(ctx, js, worker.StreamConfig{}); err != nil {
+		if _, err := broker.Setup(ctx, js, broker.StreamConfig{}); err != nil {
 			t.Fatalf("Setup #%d: %v", i+1, err)
 		}
 	}
@@ -33,8 +37,8 @@ func TestSetupIsIdempotentAndApplies(t *testing.T) {
 	if sc.Storage != jetstream.FileStorage || sc.Retention != jetstream.LimitsPolicy {
 		t.Errorf("storage %v retention %v, want file storage, limits", sc.Storage, sc.Retention)
 	}
-	if sc.Duplicates < time.Hour || sc.Duplicates != worker.DefaultDuplicates {
-		t.Errorf("duplicates window %s, want %s (≥ 1h)", sc.Duplicates, worker.DefaultDuplicates)
+	if sc.Duplicates < time.Hour || sc.Duplicates != broker.DefaultDuplicates {
+		t.Errorf("duplicates window %s, want %s (≥ 1h)", sc.Duplicates, broker.DefaultDuplicates)
 	}
 	if sc.MaxAge != 7*24*time.Hour || sc.Replicas != 1 {
 		t.Errorf("max age %s replicas %d, want 168h, 1", sc.MaxAge, sc.Replicas)
@@ -44,7 +48,7 @@ func TestSetupIsIdempotentAndApplies(t *testing.T) {
 	}
 
 	// A second Setup with new sizes updates the consumer in place.
-	cons, err := worker.Setup(ctx, js, worker.StreamConfig{Workers: 20, MaxDeliver: 5, AckWait: 2 * time.Minute})
+	cons, err := broker.Setup(ctx, js, broker.StreamConfig{Workers: 20, MaxDeliver: 5, AckWait: 2 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,13 +71,13 @@ func TestSetupIsIdempotentAndApplies(t *testing.T) {
 
 func TestSetupDefaults(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, worker.StreamConfig{})
-	cc := e.cons.CachedInfo().Config
-	if cc.MaxDeliver != worker.DefaultMaxDeliver || cc.MaxDeliver <= 0 {
-		t.Errorf("max deliver %d, want %d (finite)", cc.MaxDeliver, worker.DefaultMaxDeliver)
+	e := natstest.NewEnv(t, broker.StreamConfig{})
+	cc := e.Cons.CachedInfo().Config
+	if cc.MaxDeliver != broker.DefaultMaxDeliver || cc.MaxDeliver <= 0 {
+		t.Errorf("max deliver %d, want %d (finite)", cc.MaxDeliver, broker.DefaultMaxDeliver)
 	}
-	if cc.AckWait != worker.DefaultAckWait || cc.AckWait > 15*time.Second || cc.MaxAckPending != worker.MinMaxAckPending {
-		t.Errorf("ack wait %s max ack pending %d, want %s (≤ 15s), %d", cc.AckWait, cc.MaxAckPending, worker.DefaultAckWait, worker.MinMaxAckPending)
+	if cc.AckWait != worker.DefaultAckWait || cc.AckWait > 15*time.Second || cc.MaxAckPending != broker.MinMaxAckPending {
+		t.Errorf("ack wait %s max ack pending %d, want %s (≤ 15s), %d", cc.AckWait, cc.MaxAckPending, worker.DefaultAckWait, broker.MinMaxAckPending)
 	}
 }
 
@@ -83,9 +87,9 @@ func TestSetupDefaults(t *testing.T) {
 // come back after the new AckWait, not the old one.
 func TestSetupUpdatesAnOldConsumerInPlace(t *testing.T) {
 	t.Parallel()
-	js := connect(t, startServer(t, t.TempDir(), 0))
+	js := natstest.JetStream(t, natstest.Embedded(t, t.TempDir(), 0))
 	ctx := context.Background()
-	if err := worker.SetupStream(ctx, js, worker.StreamConfig{}); err != nil {
+	if err := broker.SetupStream(ctx, js, broker.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	old, err := js.CreateConsumer(ctx, worker.StreamName, jetstream.ConsumerConfig{
@@ -100,7 +104,7 @@ func TestSetupUpdatesAnOldConsumerInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := worker.NewPublisher(js)
+	pub := broker.NewPublisher(js)
 	for i := range 17 {
 		if _, err := pub.Publish(ctx, completed, fmt.Sprintf("evt_%02d", i), []byte(`{}`)); err != nil {
 			t.Fatal(err)
@@ -120,14 +124,14 @@ func TestSetupUpdatesAnOldConsumerInPlace(t *testing.T) {
 		t.Fatalf("old consumer delivered %d, want its MaxAckPending 16", n)
 	}
 
-	cons, err := worker.Setup(ctx, js, worker.StreamConfig{MaxDeliver: 42, AckWait: time.Second})
+	cons, err := broker.Setup(ctx, js, broker.StreamConfig{MaxDeliver: 42, AckWait: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cc := cons.CachedInfo().Config
-	if cc.AckWait != time.Second || cc.MaxAckPending != worker.MinMaxAckPending || cc.MaxDeliver != 42 {
+	if cc.AckWait != time.Second || cc.MaxAckPending != broker.MinMaxAckPending || cc.MaxDeliver != 42 {
 		t.Fatalf("after Setup: ack wait %s max ack pending %d max deliver %d, want 1s, %d, 42",
-			cc.AckWait, cc.MaxAckPending, cc.MaxDeliver, worker.MinMaxAckPending)
+			cc.AckWait, cc.MaxAckPending, cc.MaxDeliver, broker.MinMaxAckPending)
 	}
 	live := fetch(t, cons, 1, 2*time.Second)
 	if len(live) != 1 || live[0] != 17 {
@@ -169,20 +173,20 @@ func fetch(t *testing.T, cons jetstream.Consumer, n int, wait time.Duration) []u
 
 func TestSetupRejectsBadConfig(t *testing.T) {
 	t.Parallel()
-	js := connect(t, startServer(t, t.TempDir(), 0))
+	js := natstest.JetStream(t, natstest.Embedded(t, t.TempDir(), 0))
 	tests := []struct {
 		name string
-		cfg  worker.StreamConfig
+		cfg  broker.StreamConfig
 		want string
 	}{
-		{"duplicates beyond max age", worker.StreamConfig{MaxAge: time.Hour, Duplicates: 2 * time.Hour}, "duplicates window"},
-		{"unlimited deliveries", worker.StreamConfig{MaxDeliver: -1}, "max deliver"},
-		{"tiny ack wait", worker.StreamConfig{AckWait: time.Millisecond}, "ack wait"},
-		{"replicas", worker.StreamConfig{Replicas: 7}, "replicas"},
+		{"duplicates beyond max age", broker.StreamConfig{MaxAge: time.Hour, Duplicates: 2 * time.Hour}, "duplicates window"},
+		{"unlimited deliveries", broker.StreamConfig{MaxDeliver: -1}, "max deliver"},
+		{"tiny ack wait", broker.StreamConfig{AckWait: time.Millisecond}, "ack wait"},
+		{"replicas", broker.StreamConfig{Replicas: 7}, "replicas"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := worker.Setup(context.Background(), js, tt.cfg)
+			_, err := broker.Setup(context.Background(), js, tt.cfg)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Setup(%+v) = %v, want error about %q", tt.cfg, err, tt.want)
 			}
@@ -192,19 +196,19 @@ func TestSetupRejectsBadConfig(t *testing.T) {
 
 func TestPublishDetectsDuplicates(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, worker.StreamConfig{})
+	e := natstest.NewEnv(t, broker.StreamConfig{})
 	ctx := context.Background()
 	payload := []byte(`{"id":"evt_1","type":"checkout.session.completed"}`)
 
-	dup, err := e.pub.Publish(ctx, "checkout.session.completed", "evt_1", payload)
+	dup, err := e.Pub.Publish(ctx, "checkout.session.completed", "evt_1", payload)
 	if err != nil || dup {
 		t.Fatalf("first Publish = %v, %v; want false, nil", dup, err)
 	}
-	dup, err = e.pub.Publish(ctx, "checkout.session.completed", "evt_1", payload)
+	dup, err = e.Pub.Publish(ctx, "checkout.session.completed", "evt_1", payload)
 	if err != nil || !dup {
 		t.Fatalf("second Publish = %v, %v; want true, nil", dup, err)
 	}
-	stream, err := e.js.Stream(ctx, worker.StreamName)
+	stream, err := e.JS.Stream(ctx, worker.StreamName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +231,7 @@ func TestPublishDetectsDuplicates(t *testing.T) {
 
 func TestPublishRejectsBadInput(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, worker.StreamConfig{})
+	e := natstest.NewEnv(t, broker.StreamConfig{})
 	tests := []struct{ name, eventType, eventID string }{
 		{"empty id", "checkout.session.completed", ""},
 		{"empty type", "", "evt_1"},
@@ -238,7 +242,7 @@ func TestPublishRejectsBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := e.pub.Publish(context.Background(), tt.eventType, tt.eventID, []byte("{}")); err == nil {
+			if _, err := e.Pub.Publish(context.Background(), tt.eventType, tt.eventID, []byte("{}")); err == nil {
 				t.Fatalf("Publish(%q, %q) succeeded", tt.eventType, tt.eventID)
 			}
 		})
@@ -250,11 +254,11 @@ func TestEmbeddedStoreSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 
-	ns, err := worker.StartEmbedded(worker.EmbeddedOptions{StoreDir: dir})
+	ns, err := broker.StartEmbedded(broker.EmbeddedOptions{StoreDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := worker.ConnectEmbedded(ns, "first")
+	nc, err := broker.ConnectEmbedded(ns, "first")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,17 +266,17 @@ func TestEmbeddedStoreSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := worker.Setup(ctx, js, worker.StreamConfig{}); err != nil {
+	if _, err := broker.Setup(ctx, js, broker.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := worker.NewPublisher(js).Publish(ctx, "checkout.session.completed", "evt_durable", []byte(`{"id":"evt_durable"}`)); err != nil {
+	if _, err := broker.NewPublisher(js).Publish(ctx, "checkout.session.completed", "evt_durable", []byte(`{"id":"evt_durable"}`)); err != nil {
 		t.Fatal(err)
 	}
 	nc.Close()
 	ns.Shutdown()
 	ns.WaitForShutdown()
 
-	js2 := connect(t, startServer(t, dir, 0))
+	js2 := natstest.JetStream(t, natstest.Embedded(t, dir, 0))
 	stream, err := js2.Stream(ctx, worker.StreamName)
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +292,7 @@ func TestEmbeddedStoreSurvivesRestart(t *testing.T) {
 	if _, err := js2.Consumer(ctx, worker.StreamName, worker.ConsumerName); err != nil {
 		t.Fatal(err)
 	}
-	dup, err := worker.NewPublisher(js2).Publish(ctx, "checkout.session.completed", "evt_durable", []byte(`{}`))
+	dup, err := broker.NewPublisher(js2).Publish(ctx, "checkout.session.completed", "evt_durable", []byte(`{}`))
 	if err != nil || !dup {
 		t.Fatalf("republish after restart = %v, %v; want duplicate", dup, err)
 	}
@@ -296,7 +300,7 @@ func TestEmbeddedStoreSurvivesRestart(t *testing.T) {
 
 func TestStartEmbeddedFailsClearly(t *testing.T) {
 	t.Parallel()
-	if _, err := worker.StartEmbedded(worker.EmbeddedOptions{}); err == nil {
+	if _, err := broker.StartEmbedded(broker.EmbeddedOptions{}); err == nil {
 		t.Fatal("StartEmbedded without StoreDir succeeded")
 	}
 	// A file where the store directory should be.
@@ -304,7 +308,7 @@ func TestStartEmbeddedFailsClearly(t *testing.T) {
 	if err := writeFile(file); err != nil {
 		t.Fatal(err)
 	}
-	ns, err := worker.StartEmbedded(worker.EmbeddedOptions{StoreDir: file})
+	ns, err := broker.StartEmbedded(broker.EmbeddedOptions{StoreDir: file})
 	if err == nil {
 		ns.Shutdown()
 		t.Fatal("StartEmbedded on a file succeeded")

@@ -1,4 +1,4 @@
-package worker_test
+package broker_test
 
 import (
 	"context"
@@ -18,6 +18,8 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/store"
 	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker/natstest"
 )
 
 func openStore(t testing.TB) *store.DB {
@@ -66,7 +68,7 @@ func shipAll(tracking string) func(fulfillment.Order, time.Time) (fulfillment.Or
 	}
 }
 
-func runRelay(t *testing.T, r *worker.Relay) {
+func runRelay(t *testing.T, r *broker.Relay) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -103,7 +105,7 @@ type feedMessage struct {
 func readFeed(t *testing.T, js jetstream.JetStream) []feedMessage {
 	t.Helper()
 	ctx := context.Background()
-	s, err := js.Stream(ctx, worker.FeedStreamName)
+	s, err := js.Stream(ctx, broker.FeedStreamName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,8 +119,8 @@ func readFeed(t *testing.T, js jetstream.JetStream) []feedMessage {
 		if err != nil {
 			t.Fatalf("get message %d: %v", seq, err)
 		}
-		fm := feedMessage{subject: m.Subject, msgID: m.Header.Get(nats.MsgIdHdr), orderID: m.Header.Get(worker.HeaderOrderID)}
-		fm.seq, _ = strconv.ParseInt(m.Header.Get(worker.HeaderChangeSeq), 10, 64)
+		fm := feedMessage{subject: m.Subject, msgID: m.Header.Get(nats.MsgIdHdr), orderID: m.Header.Get(broker.HeaderOrderID)}
+		fm.seq, _ = strconv.ParseInt(m.Header.Get(broker.HeaderChangeSeq), 10, 64)
 		if err := json.Unmarshal(m.Data, &fm.order); err != nil {
 			t.Fatalf("message %d: %v", seq, err)
 		}
@@ -140,7 +142,7 @@ func checkFeed(t *testing.T, msgs []feedMessage, wantChanges int) {
 			t.Errorf("message %d: change %d after change %d", i, m.seq, last)
 		}
 		last = m.seq
-		if m.subject != worker.FeedSubjectPrefix+string(m.order.Status) || m.orderID != m.order.ID || m.msgID != store.ChangeID(m.order.ID, m.seq) {
+		if m.subject != broker.FeedSubjectPrefix+string(m.order.Status) || m.orderID != m.order.ID || m.msgID != store.ChangeID(m.order.ID, m.seq) {
 			t.Errorf("message %d: subject %s, id %s, order header %s for order %s in %s", i, m.subject, m.msgID, m.orderID, m.order.ID, m.order.Status)
 		}
 	}
@@ -149,25 +151,25 @@ func checkFeed(t *testing.T, msgs []feedMessage, wantChanges int) {
 func TestRelayPublishesEveryChangeInOrder(t *testing.T) {
 	t.Parallel()
 	db := openStore(t)
-	js := connect(t, startServer(t, t.TempDir(), 0))
+	js := natstest.JetStream(t, natstest.Embedded(t, t.TempDir(), 0))
 	ctx := context.Background()
 	for range 2 { // idempotent
-		if err := worker.SetupFeed(ctx, js, worker.FeedConfig{}); err != nil {
+		if err := broker.SetupFeed(ctx, js, broker.FeedConfig{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i := range 5 {
 		paid(t, db, fmt.Sprintf("cs_relay_%d", i))
 	}
-	runRelay(t, &worker.Relay{JS: js, Outbox: db, Wake: db.OutboxWritten(), Poll: time.Hour, Batch: 2, Log: testLog()})
-	eventually(t, func() bool { return pending(t, db) == 0 })
+	runRelay(t, &broker.Relay{JS: js, Outbox: db, Wake: db.OutboxWritten(), Poll: time.Hour, Batch: 2, Log: natstest.Log()})
+	natstest.Eventually(t, func() bool { return pending(t, db) == 0 })
 
 	// Changes written while it runs go out on the store's signal alone (Poll
 	// is an hour).
 	change(t, db, "cs_relay_1", ack)
 	change(t, db, "cs_relay_1", shipAll("T1"))
 	change(t, db, "cs_relay_3", shipAll("T3"))
-	eventually(t, func() bool { return pending(t, db) == 0 })
+	natstest.Eventually(t, func() bool { return pending(t, db) == 0 })
 
 	msgs := readFeed(t, js)
 	checkFeed(t, msgs, 8)
@@ -214,30 +216,24 @@ func TestRelayRidesOutBrokerOutage(t *testing.T) {
 	dir := t.TempDir()
 	ns := startTCPServer(t, dir, 0)
 	port := ns.Addr().(*net.TCPAddr).Port
-	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := worker.SetupFeed(context.Background(), js, worker.FeedConfig{}); err != nil {
+	js, _ := natstest.Connect(t, ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	if err := broker.SetupFeed(context.Background(), js, broker.FeedConfig{}); err != nil {
 		t.Fatal(err)
 	}
 
 	var failures atomic.Int64
-	runRelay(t, &worker.Relay{
+	runRelay(t, &broker.Relay{
 		JS: js, Outbox: db, Wake: db.OutboxWritten(), Poll: 50 * time.Millisecond, Batch: 3,
 		PublishWait: 200 * time.Millisecond,
-		Backoff:     func(int) time.Duration { failures.Add(1); return 20 * time.Millisecond },
-		Log:         testLog(),
+		// Each wait is one Rand call: 40ms/2 + 0.
+		Backoff: worker.Backoff{Base: 40 * time.Millisecond, Max: 40 * time.Millisecond,
+			Rand: func() float64 { failures.Add(1); return 0 }},
+		Log: natstest.Log(),
 	})
 	for i := range 4 {
 		paid(t, db, fmt.Sprintf("cs_out_%d", i))
 	}
-	eventually(t, func() bool { return pending(t, db) == 0 })
+	natstest.Eventually(t, func() bool { return pending(t, db) == 0 })
 
 	ns.Shutdown()
 	ns.WaitForShutdown()
@@ -245,13 +241,13 @@ func TestRelayRidesOutBrokerOutage(t *testing.T) {
 	change(t, db, "cs_out_0", shipAll("T0"))
 	paid(t, db, "cs_out_9")
 	change(t, db, "cs_out_2", shipAll("T2"))
-	eventually(t, func() bool { return failures.Load() >= 3 })
+	natstest.Eventually(t, func() bool { return failures.Load() >= 3 })
 	if n := pending(t, db); n != 4 {
 		t.Fatalf("%d changes pending during the outage, want all 4", n)
 	}
 
 	startTCPServer(t, dir, port) // the same address and store: the broker is back
-	eventually(t, func() bool { return pending(t, db) == 0 })
+	natstest.Eventually(t, func() bool { return pending(t, db) == 0 })
 	checkFeed(t, readFeed(t, js), 8)
 	if failures.Load() == 0 {
 		t.Error("no publish failed during the outage")

@@ -1,4 +1,4 @@
-package worker_test
+package broker_test
 
 import (
 	"context"
@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker/natstest"
 )
 
 // BenchmarkPublish measures a receiver's publish: one ~4 KB event, returned
@@ -26,12 +27,12 @@ func BenchmarkPublish(b *testing.B) {
 		{"sync_2m", 2 * time.Minute},
 	}
 	for _, mode := range modes {
-		setup := func(b *testing.B) *worker.Publisher {
-			js := connect(b, startServer(b, b.TempDir(), mode.sync))
-			if _, err := worker.Setup(context.Background(), js, worker.StreamConfig{}); err != nil {
+		setup := func(b *testing.B) *broker.Publisher {
+			js := natstest.JetStream(b, natstest.Embedded(b, b.TempDir(), mode.sync))
+			if _, err := broker.Setup(context.Background(), js, broker.StreamConfig{}); err != nil {
 				b.Fatal(err)
 			}
-			return worker.NewPublisher(js)
+			return broker.NewPublisher(js)
 		}
 		b.Run(mode.name, func(b *testing.B) {
 			pub := setup(b)

@@ -1,4 +1,4 @@
-package worker_test
+package broker_test
 
 import (
 	"context"
@@ -6,7 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker/natstest"
 )
 
 // BenchmarkRelay drains an outbox of b.N order changes (one paid order with
@@ -14,8 +15,8 @@ import (
 // fsyncs every write (SyncAlways, serve's default).
 func BenchmarkRelay(b *testing.B) {
 	db := openStore(b)
-	js := connect(b, startServer(b, b.TempDir(), 0))
-	if err := worker.SetupFeed(context.Background(), js, worker.FeedConfig{}); err != nil {
+	js := natstest.JetStream(b, natstest.Embedded(b, b.TempDir(), 0))
+	if err := broker.SetupFeed(context.Background(), js, broker.FeedConfig{}); err != nil {
 		b.Fatal(err)
 	}
 	for i := range b.N {
@@ -24,7 +25,7 @@ func BenchmarkRelay(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	b.ResetTimer()
-	go func() { _ = (&worker.Relay{JS: js, Outbox: db, Wake: db.OutboxWritten()}).Run(ctx) }()
+	go func() { _ = (&broker.Relay{JS: js, Outbox: db, Wake: db.OutboxWritten()}).Run(ctx) }()
 	for {
 		left, err := db.PendingChanges(ctx, 1)
 		if err != nil {

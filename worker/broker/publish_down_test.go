@@ -1,4 +1,4 @@
-package worker_test
+package broker_test
 
 import (
 	"context"
@@ -8,9 +8,9 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker/natstest"
 )
 
 // TestPublishRefusesWhileDisconnected: with the broker gone, Publish fails
@@ -28,30 +28,26 @@ func TestPublishRefusesWhileDisconnected(t *testing.T) {
 		t.Fatal("server not ready")
 	}
 	t.Cleanup(ns.Shutdown)
-	nc, err := worker.Connect(ns.ClientURL(), t.Name(), testLog())
+	nc, err := broker.Connect(ns.ClientURL(), t.Name(), natstest.Log())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
+	js := natstest.JetStreamOn(t, nc)
+	if _, err := broker.Setup(context.Background(), js, broker.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := worker.Setup(context.Background(), js, worker.StreamConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	pub := worker.NewPublisher(js)
+	pub := broker.NewPublisher(js)
 	if _, err := pub.Publish(context.Background(), "checkout.session.completed", "evt_up", []byte(`{}`)); err != nil {
 		t.Fatalf("publish while connected: %v", err)
 	}
 
 	ns.Shutdown()
 	ns.WaitForShutdown()
-	eventually(t, func() bool { return nc.Status() != nats.CONNECTED })
+	natstest.Eventually(t, func() bool { return nc.Status() != nats.CONNECTED })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err = pub.Publish(ctx, "checkout.session.completed", "evt_down", []byte(`{}`))
-	if !errors.Is(err, worker.ErrNotConnected) {
+	if !errors.Is(err, broker.ErrNotConnected) {
 		t.Fatalf("publish while disconnected: %v, want ErrNotConnected", err)
 	}
 }

@@ -1,11 +1,11 @@
-package worker
+package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
 // The push feed: every order change, published to the FULFILLMENT stream
@@ -28,6 +29,10 @@ const (
 	HeaderChangeSeq = "Fulfillment-Change-Seq" // the change's position in the order feed, as GET /v1/orders's cursor counts
 )
 
+// RelayBackoff is the Relay's default wait after failures in a row: full
+// jitter from 100 ms doubling to at most 30 s.
+var RelayBackoff = worker.Backoff{Base: 100 * time.Millisecond, Max: 30 * time.Second, Jitter: worker.FullJitter}
+
 // Defaults of FeedConfig and Relay.
 const (
 	DefaultFeedMaxAge         = 7 * 24 * time.Hour
@@ -35,8 +40,6 @@ const (
 	DefaultRelayBatch         = 100
 	DefaultRelayRetention     = 7 * 24 * time.Hour
 	DefaultRelayPublishWait   = 5 * time.Second
-	relayBackoffBase          = 100 * time.Millisecond
-	relayBackoffCap           = 30 * time.Second
 	relayPruneEvery           = time.Hour
 	relayMarkTimeout          = 5 * time.Second
 	relayConsecutiveFailLevel = 5 // from this many failures in a row, log at error
@@ -52,36 +55,23 @@ type FeedConfig struct {
 // SetupFeed creates the FULFILLMENT stream (subjects fulfillment.orders.>),
 // or updates it to cfg: running it on every start is safe.
 func SetupFeed(ctx context.Context, js jetstream.JetStream, cfg FeedConfig) error {
-	if cfg.Replicas == 0 {
-		cfg.Replicas = 1
-	}
-	if cfg.MaxAge == 0 {
-		cfg.MaxAge = DefaultFeedMaxAge
-	}
-	if cfg.Duplicates == 0 {
-		cfg.Duplicates = DefaultDuplicates
-	}
+	cfg.Replicas = cmp.Or(cfg.Replicas, 1)
+	cfg.MaxAge = cmp.Or(cfg.MaxAge, DefaultFeedMaxAge)
+	cfg.Duplicates = cmp.Or(cfg.Duplicates, DefaultDuplicates)
 	switch {
 	case cfg.Replicas < 1 || cfg.Replicas > 5:
 		return fmt.Errorf("setup %s: replicas %d: want 1..5", FeedStreamName, cfg.Replicas)
 	case cfg.Duplicates < 0 || cfg.MaxAge < 0 || cfg.Duplicates > cfg.MaxAge:
 		return fmt.Errorf("setup %s: duplicates window %s, max age %s: want 0 < window ≤ max age", FeedStreamName, cfg.Duplicates, cfg.MaxAge)
 	}
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	return ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:        FeedStreamName,
 		Description: "Order changes for warehouses: the order JSON after each change, in change order",
 		Subjects:    []string{FeedSubjectPrefix + ">"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
 		MaxAge:      cfg.MaxAge,
 		Duplicates:  cfg.Duplicates,
 		Replicas:    cfg.Replicas,
 	})
-	if err != nil {
-		return fmt.Errorf("create or update stream %s: %w", FeedStreamName, err)
-	}
-	return nil
 }
 
 // Outbox is what the Relay needs of the store: order changes written in the
@@ -122,9 +112,9 @@ type Relay struct {
 	Retention time.Duration
 	// PublishWait bounds one publish's wait for its PubAck; 0 → DefaultRelayPublishWait.
 	PublishWait time.Duration
-	// Backoff is the wait after the attempt-th consecutive failure; nil →
-	// full jitter from 100 ms doubling to at most 30 s.
-	Backoff func(attempt int) time.Duration
+	// Backoff is the wait after consecutive failures; a zero Base →
+	// RelayBackoff.
+	Backoff worker.Backoff
 	Log     *slog.Logger
 	Now     func() time.Time
 }
@@ -135,71 +125,52 @@ func (r *Relay) Run(ctx context.Context) error {
 	if r.JS == nil || r.Outbox == nil {
 		return errors.New("relay: JS and Outbox are required")
 	}
-	log := r.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	log := fulfillment.LoggerOr(r.Log).With("component", "relay", "stream", FeedStreamName)
+	poll := cmp.Or(r.Poll, DefaultRelayPoll)
+	backoff := r.Backoff
+	if backoff.Base == 0 {
+		backoff = RelayBackoff
 	}
-	log = log.With("component", "relay", "stream", FeedStreamName)
-	poll := cmpOr(r.Poll, DefaultRelayPoll)
-	// Since Go 1.23 a stopped or reset timer never delivers a stale tick:
-	// no draining needed.
-	timer := time.NewTimer(poll)
-	timer.Stop()
-	defer timer.Stop()
-
-	failures := 0
 	var nextPrune time.Time
 	log.Info("push feed relay started", "poll", poll)
-	for {
-		n, err := r.relayBatch(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			failures++
-			wait := r.backoff(failures)
+	return worker.Loop{
+		Every: poll, Wake: r.Wake, Backoff: backoff,
+		Failed: func(err error, failures int, wait time.Duration) {
 			level := slog.LevelWarn
 			if failures >= relayConsecutiveFailLevel {
 				level = slog.LevelError
 			}
 			log.Log(ctx, level, "push feed: publishing failed; the changes stay in the outbox",
 				"error", err.Error(), "failures", failures, "retry_in", wait.String())
-			if !sleep(ctx, timer, wait) {
-				return nil
+		},
+		Recovered: func(failures int) { log.Info("push feed: publishing again", "after_failures", failures) },
+	}.Run(ctx, func(ctx context.Context) error {
+		for { // while batches come full, more are waiting
+			n, err := r.relayBatch(ctx)
+			if err != nil || ctx.Err() != nil {
+				return err
 			}
-			continue
-		}
-		if failures > 0 {
-			log.Info("push feed: publishing again", "after_failures", failures)
-			failures = 0
-		}
-		if n == cmpOr(r.Batch, DefaultRelayBatch) {
-			continue // more waiting
+			if n < cmp.Or(r.Batch, DefaultRelayBatch) {
+				break
+			}
 		}
 		if now := r.now(); r.Retention >= 0 && now.After(nextPrune) {
 			nextPrune = now.Add(relayPruneEvery)
-			if pruned, err := r.Outbox.PruneOutbox(ctx, now.Add(-cmpOr(r.Retention, DefaultRelayRetention))); err != nil {
+			if pruned, err := r.Outbox.PruneOutbox(ctx, now.Add(-cmp.Or(r.Retention, DefaultRelayRetention))); err != nil {
 				log.Warn("push feed: prune outbox", "error", err.Error())
 			} else if pruned > 0 {
 				log.Info("push feed: pruned published changes", "rows", pruned)
 			}
 		}
-		timer.Reset(poll)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-r.Wake:
-			timer.Stop()
-		case <-timer.C:
-		}
-	}
+		return nil
+	})
 }
 
 // relayBatch publishes one batch of pending changes in order and marks the
 // ones acknowledged; it stops at the first failure. It returns how many
 // changes it read.
 func (r *Relay) relayBatch(ctx context.Context) (int, error) {
-	batch := cmpOr(r.Batch, DefaultRelayBatch)
+	batch := cmp.Or(r.Batch, DefaultRelayBatch)
 	changes, err := r.Outbox.PendingChanges(ctx, batch)
 	if err != nil {
 		return 0, fmt.Errorf("read outbox: %w", err)
@@ -232,7 +203,7 @@ func (r *Relay) publish(ctx context.Context, c fulfillment.OrderChange) error {
 	msg.Data = c.Payload
 	msg.Header.Set(HeaderOrderID, c.OrderID)
 	msg.Header.Set(HeaderChangeSeq, strconv.FormatInt(c.Seq, 10))
-	pctx, cancel := context.WithTimeout(ctx, cmpOr(r.PublishWait, DefaultRelayPublishWait))
+	pctx, cancel := context.WithTimeout(ctx, cmp.Or(r.PublishWait, DefaultRelayPublishWait))
 	defer cancel()
 	if _, err := r.JS.PublishMsg(pctx, msg, jetstream.WithMsgID(c.ID), jetstream.WithExpectStream(FeedStreamName)); err != nil {
 		return fmt.Errorf("publish change %s: %w", c.ID, err)
@@ -240,38 +211,4 @@ func (r *Relay) publish(ctx context.Context, c fulfillment.OrderChange) error {
 	return nil
 }
 
-func (r *Relay) backoff(attempt int) time.Duration {
-	if r.Backoff != nil {
-		return r.Backoff(attempt)
-	}
-	ceiling := relayBackoffCap
-	if n := attempt - 1; n < 20 && relayBackoffBase<<max(n, 0) < relayBackoffCap {
-		ceiling = relayBackoffBase << max(n, 0)
-	}
-	return time.Duration(rand.Float64() * float64(ceiling))
-}
-
-func (r *Relay) now() time.Time {
-	if r.Now != nil {
-		return r.Now().UTC()
-	}
-	return time.Now().UTC()
-}
-
-// sleep waits d on timer unless ctx ends first.
-func sleep(ctx context.Context, timer *time.Timer, d time.Duration) bool {
-	timer.Reset(d)
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return true
-	}
-}
-
-func cmpOr[T int | time.Duration](v, def T) T {
-	if v == 0 {
-		return def
-	}
-	return v
-}
+func (r *Relay) now() time.Time { return fulfillment.NowOr(r.Now).UTC() }

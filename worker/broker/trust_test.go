@@ -1,4 +1,4 @@
-package worker_test
+package broker_test
 
 import (
 	"bytes"
@@ -15,13 +15,15 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/worker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker/natstest"
 )
 
 const trustSecret = "whsec_trust_test"
 
-func signer(t *testing.T, fill byte) *worker.FulfillmentSigner {
+func signer(t *testing.T, fill byte) *broker.FulfillmentSigner {
 	t.Helper()
-	s, err := worker.NewFulfillmentSigner(bytes.Repeat([]byte{fill}, 32))
+	s, err := broker.NewFulfillmentSigner(bytes.Repeat([]byte{fill}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +52,7 @@ func rawPublish(t *testing.T, js jetstream.JetStream, eventID string, body []byt
 // letter's own signatures on.
 func TestTrusted(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, worker.StreamConfig{MaxDeliver: 1})
+	e := natstest.NewEnv(t, broker.StreamConfig{MaxDeliver: 1})
 	verifier, err := stripeevent.NewVerifier([]string{"whsec_old_trust", trustSecret}, 0, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +60,7 @@ func TestTrusted(t *testing.T) {
 	own, other := signer(t, 1), signer(t, 2)
 	body := func(id string) []byte { return fmt.Appendf(nil, `{"id":%q,"object":"event"}`, id) }
 	deliver := func(id string, sig string) {
-		if _, err := e.pub.PublishDelivery(context.Background(), completed, id, sig, body(id)); err != nil {
+		if _, err := e.Pub.PublishDelivery(context.Background(), completed, id, sig, body(id)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -68,27 +70,27 @@ func TestTrusted(t *testing.T) {
 	deliver("evt_unsigned", "")
 	deliver("evt_forged", stripeevent.Sign("whsec_attacker", time.Now(), body("evt_forged")))
 	deliver("evt_other_body", stripeevent.Sign(trustSecret, time.Now(), body("evt_signed")))
-	rawPublish(t, e.js, "evt_forged_own", body("evt_forged_own"),
+	rawPublish(t, e.JS, "evt_forged_own", body("evt_forged_own"),
 		map[string]string{worker.HeaderFulfillmentSignature: other.Sign("evt_forged_own", body("evt_forged_own"))})
-	rawPublish(t, e.js, "evt_moved_own", body("evt_signed"),
+	rawPublish(t, e.JS, "evt_moved_own", body("evt_signed"),
 		map[string]string{worker.HeaderFulfillmentSignature: own.Sign("evt_signed", body("evt_signed"))})
-	rawPublish(t, e.js, "evt_bad_own_good_stripe", body("evt_bad_own_good_stripe"), map[string]string{
+	rawPublish(t, e.JS, "evt_bad_own_good_stripe", body("evt_bad_own_good_stripe"), map[string]string{
 		worker.HeaderFulfillmentSignature: "v1=00",
 		worker.HeaderStripeSignature:      stripeevent.Sign(trustSecret, time.Now(), body("evt_bad_own_good_stripe")),
 	})
 
-	rec := &recorder{}
-	dls := &deadLetters{}
-	runPool(t, &worker.Pool{Consumer: e.cons, Handler: worker.Trusted(verifier, own, rec), DeadLetters: dls, Log: testLog()})
-	e.waitSettled(t)
+	rec := &natstest.Recorder{}
+	dls := &natstest.DeadLetters{}
+	natstest.RunPool(t, &worker.Pool{Consumer: e.Cons, Handler: broker.Trusted(verifier, own, rec), DeadLetters: dls, Log: natstest.Log()})
+	e.WaitSettled(t)
 
 	wantTrusted := []string{"evt_bad_own_good_stripe", "evt_signed", "evt_week_old"}
 	wantUntrusted := []string{"evt_forged", "evt_forged_own", "evt_moved_own", "evt_other_body", "evt_unsigned"}
 	check := func(stage string, trusted, untrusted []string) map[string]fulfillment.DeadLetter {
 		t.Helper()
 		var seen []string
-		for _, d := range rec.deliveries() {
-			seen = append(seen, d.msg.EventID)
+		for _, d := range rec.Deliveries() {
+			seen = append(seen, d.Msg.EventID)
 		}
 		slices.Sort(seen)
 		slices.Sort(trusted)
@@ -97,7 +99,7 @@ func TestTrusted(t *testing.T) {
 		}
 		byID := map[string]fulfillment.DeadLetter{}
 		var dead []string
-		for _, dl := range dls.letters() {
+		for _, dl := range dls.Letters() {
 			dead = append(dead, dl.EventID)
 			byID[dl.EventID] = dl
 			if !strings.Contains(dl.Error, "untrusted message: no valid Stripe-Signature for any configured webhook secret") {
@@ -135,20 +137,20 @@ func TestTrusted(t *testing.T) {
 	unsignedQ := &replayQueue{pending: []fulfillment.Replay{
 		{ID: 9, EventID: "evt_api", EventType: completed, Payload: body("evt_api"), Reason: "reconcile", FromStripeAPI: true},
 	}}
-	if n, err := (&worker.Replayer{Store: unsignedQ, Publisher: e.pub, Log: testLog()}).PublishPending(context.Background()); n != 0 || !fulfillment.IsPermanent(err) {
+	if n, err := (&broker.Replayer{Store: unsignedQ, Publisher: e.Pub, Log: natstest.Log()}).PublishPending(context.Background()); n != 0 || !fulfillment.IsPermanent(err) {
 		t.Errorf("replay from Stripe's API without a signer: published %d, %v; want none and a permanent error", n, err)
 	}
-	if n, err := (&worker.Replayer{Store: q, Publisher: e.pub, Signer: own, Log: testLog()}).PublishPending(context.Background()); n != 5 || err != nil {
+	if n, err := (&broker.Replayer{Store: q, Publisher: e.Pub, Signer: own, Log: natstest.Log()}).PublishPending(context.Background()); n != 5 || err != nil {
 		t.Fatalf("replays: published %d, %v; want 5", n, err)
 	}
-	e.waitSettled(t)
+	e.WaitSettled(t)
 	check("replays", append(wantTrusted, "evt_retried", "reconcile:cs_1:paid"),
 		[]string{"evt_forged", "evt_forged", "evt_forged_own", "evt_forged_own", "evt_moved_own", "evt_other_body", "evt_unsigned", "evt_unsigned"})
 }
 
 func TestFulfillmentSigner(t *testing.T) {
 	t.Parallel()
-	if _, err := worker.NewFulfillmentSigner(make([]byte, 31)); err == nil {
+	if _, err := broker.NewFulfillmentSigner(make([]byte, 31)); err == nil {
 		t.Error("a 31-byte key was accepted")
 	}
 	s := signer(t, 7)

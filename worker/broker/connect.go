@@ -1,4 +1,4 @@
-package worker
+package broker
 
 import (
 	"crypto/tls"

@@ -1,4 +1,4 @@
-package worker
+package broker
 
 import (
 	"context"
@@ -11,39 +11,16 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/worker"
 )
-
-// Stream messages prove where they come from: anyone allowed to publish on
-// the stream's subjects could otherwise make an unpaid session ready to
-// ship. A message may reach the handler only with one of these headers
-// valid (see Trusted):
-const (
-	// HeaderStripeSignature is the Stripe-Signature of the webhook delivery,
-	// which the receiver verified before publishing; the worker verifies it
-	// again, at any age (events wait in the stream).
-	HeaderStripeSignature = "Stripe-Signature"
-	// HeaderFulfillmentSignature is the worker's own signature of an event
-	// it read from Stripe's API (reconcile): "v1=<hex HMAC-SHA256(key,
-	// <event id>.<body>)>", with a key only the worker holds.
-	HeaderFulfillmentSignature = "Fulfillment-Signature"
-)
-
-// ErrUntrusted is wrapped (with fulfillment.Permanent) by the error of a
-// message without a valid signature: it is dead-lettered, never processed.
-var ErrUntrusted = fulfillment.ErrUntrusted
-
-// signatures reads a message's signature headers.
-func signatures(h nats.Header) fulfillment.Signatures {
-	return fulfillment.Signatures{Stripe: h.Get(HeaderStripeSignature), Fulfillment: h.Get(HeaderFulfillmentSignature)}
-}
 
 // setSignatures adds the non-empty signature headers to h.
 func setSignatures(h nats.Header, s fulfillment.Signatures) {
 	if s.Stripe != "" {
-		h.Set(HeaderStripeSignature, s.Stripe)
+		h.Set(worker.HeaderStripeSignature, s.Stripe)
 	}
 	if s.Fulfillment != "" {
-		h.Set(HeaderFulfillmentSignature, s.Fulfillment)
+		h.Set(worker.HeaderFulfillmentSignature, s.Fulfillment)
 	}
 }
 
@@ -93,12 +70,12 @@ type StripeVerifier interface {
 // Trusted runs next only for messages that carry a valid Stripe-Signature
 // (checked with stripe against the webhook secrets) or a valid
 // Fulfillment-Signature (checked with own). Any other message fails
-// permanently with an error wrapping ErrUntrusted, so the pool dead-letters
+// permanently with an error wrapping fulfillment.ErrUntrusted, so the pool dead-letters
 // it with the reason; a retry of that dead letter carries the same headers
 // and is refused again.
-func Trusted(stripe StripeVerifier, own *FulfillmentSigner, next Handler) Handler {
-	return HandlerFunc(func(ctx context.Context, m Message) error {
-		sigs := signatures(m.Header)
+func Trusted(stripe StripeVerifier, own *FulfillmentSigner, next worker.Handler) worker.Handler {
+	return worker.HandlerFunc(func(ctx context.Context, m worker.Message) error {
+		sigs := m.Signatures()
 		if sigs.Fulfillment != "" && own.Verify(sigs.Fulfillment, m.EventID, m.Data) {
 			return next.Handle(ctx, m)
 		}
@@ -110,6 +87,6 @@ func Trusted(stripe StripeVerifier, own *FulfillmentSigner, next Handler) Handle
 		if sigs.Fulfillment != "" {
 			reason += ", and its Fulfillment-Signature is not this worker's"
 		}
-		return fulfillment.Permanent(fmt.Errorf("%w: %s", ErrUntrusted, reason))
+		return fulfillment.Permanent(fmt.Errorf("%w: %s", fulfillment.ErrUntrusted, reason))
 	})
 }

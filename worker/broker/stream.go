@@ -1,34 +1,25 @@
-package worker
+package broker
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
-// Names of the stream, its subjects and the workers' durable consumer.
-const (
-	StreamName    = "STRIPE_EVENTS"
-	SubjectPrefix = "stripe.events." // subject = SubjectPrefix + event type
-	ConsumerName  = "fulfillment-workers"
-)
-
-// Defaults applied by Setup to zero StreamConfig fields.
+// Defaults applied by Setup to zero StreamConfig fields (AckWait and
+// Workers default to worker.DefaultAckWait and worker.DefaultWorkers).
 const (
 	DefaultMaxDeliver = 20
-	// DefaultAckWait is how long a delivery to a process that died (crash,
-	// SIGKILL, lost connection) waits before the server redelivers it. A
-	// live handler never waits it out: the Pool sends an in-progress ack at
-	// once and every AckWait/3, so only dead processes' deliveries expire.
-	DefaultAckWait = 10 * time.Second
 	// MinMaxAckPending is the least MaxAckPending of the consumer (NATS's
 	// own default); see maxAckPending.
 	MinMaxAckPending  = 1000
 	DefaultMaxAge     = 7 * 24 * time.Hour // a week of events can be replayed
 	DefaultDuplicates = 2 * time.Hour      // Nats-Msg-Id dedupe window
-	DefaultWorkers    = 8
 )
 
 // StreamConfig sizes the stream and the consumer. Zero fields take the
@@ -37,32 +28,20 @@ type StreamConfig struct {
 	Replicas int // 0 → 1; 3 in a cluster
 	// Workers is the number of handlers running at once in each process
 	// sharing the consumer; it sizes MaxAckPending (see maxAckPending).
-	Workers    int
+	Workers    int           // 0 → worker.DefaultWorkers
 	MaxDeliver int           // 0 → DefaultMaxDeliver; Pool.MaxDeliver must match
-	AckWait    time.Duration // 0 → DefaultAckWait
+	AckWait    time.Duration // 0 → worker.DefaultAckWait
 	MaxAge     time.Duration // 0 → DefaultMaxAge
 	Duplicates time.Duration // 0 → DefaultDuplicates
 }
 
 func (c StreamConfig) withDefaults() (StreamConfig, error) {
-	if c.Replicas == 0 {
-		c.Replicas = 1
-	}
-	if c.Workers == 0 {
-		c.Workers = DefaultWorkers
-	}
-	if c.MaxDeliver == 0 {
-		c.MaxDeliver = DefaultMaxDeliver
-	}
-	if c.AckWait == 0 {
-		c.AckWait = DefaultAckWait
-	}
-	if c.MaxAge == 0 {
-		c.MaxAge = DefaultMaxAge
-	}
-	if c.Duplicates == 0 {
-		c.Duplicates = DefaultDuplicates
-	}
+	c.Replicas = cmp.Or(c.Replicas, 1)
+	c.Workers = cmp.Or(c.Workers, worker.DefaultWorkers)
+	c.MaxDeliver = cmp.Or(c.MaxDeliver, DefaultMaxDeliver)
+	c.AckWait = cmp.Or(c.AckWait, worker.DefaultAckWait)
+	c.MaxAge = cmp.Or(c.MaxAge, DefaultMaxAge)
+	c.Duplicates = cmp.Or(c.Duplicates, DefaultDuplicates)
 	switch {
 	case c.Replicas < 1 || c.Replicas > 5:
 		return c, fmt.Errorf("replicas %d: want 1..5", c.Replicas)
@@ -86,23 +65,23 @@ func (c StreamConfig) withDefaults() (StreamConfig, error) {
 func Setup(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Consumer, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
-		return nil, fmt.Errorf("setup %s: %w", StreamName, err)
+		return nil, fmt.Errorf("setup %s: %w", worker.StreamName, err)
 	}
 	if err := setupStream(ctx, js, cfg); err != nil {
 		return nil, err
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
+	cons, err := js.CreateOrUpdateConsumer(ctx, worker.StreamName, jetstream.ConsumerConfig{
+		Durable:       worker.ConsumerName,
 		Description:   "fulfillmentd workers: Stripe events to orders",
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       cfg.AckWait,
 		MaxDeliver:    cfg.MaxDeliver,
 		MaxAckPending: maxAckPending(cfg.Workers),
-		FilterSubject: SubjectPrefix + ">",
+		FilterSubject: worker.SubjectPrefix + ">",
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create or update consumer %s: %w", ConsumerName, err)
+		return nil, fmt.Errorf("create or update consumer %s: %w", worker.ConsumerName, err)
 	}
 	return cons, nil
 }
@@ -127,25 +106,28 @@ func maxAckPending(workers int) int { return max(MinMaxAckPending, 64*workers) }
 func SetupStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
-		return fmt.Errorf("setup %s: %w", StreamName, err)
+		return fmt.Errorf("setup %s: %w", worker.StreamName, err)
 	}
 	return setupStream(ctx, js, cfg)
 }
 
 func setupStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        StreamName,
+	return ensureStream(ctx, js, jetstream.StreamConfig{
+		Name:        worker.StreamName,
 		Description: "Verified Stripe webhook events, raw, one per event id",
-		Subjects:    []string{SubjectPrefix + ">"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
+		Subjects:    []string{worker.SubjectPrefix + ">"},
 		MaxAge:      cfg.MaxAge,
 		Duplicates:  cfg.Duplicates,
 		Replicas:    cfg.Replicas,
 	})
-	if err != nil {
-		return fmt.Errorf("create or update stream %s: %w", StreamName, err)
+}
+
+// ensureStream creates the stream or updates it to cfg, as a file-stored,
+// limits-retained stream that discards its oldest messages.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	cfg.Storage, cfg.Retention, cfg.Discard = jetstream.FileStorage, jetstream.LimitsPolicy, jetstream.DiscardOld
+	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
 	}
 	return nil
 }

@@ -1,9 +1,11 @@
-// Package worker is fulfillmentd's JetStream plumbing: an embedded
-// nats-server, the STRIPE_EVENTS stream and its durable pull consumer, a
-// publisher that returns only once an event is durable, and a worker pool
-// that runs a Handler per message and decides, from the error it returns,
-// whether to ack, retry later, or dead-letter the message.
-package worker
+// Package broker is fulfillmentd's NATS adapter: an embedded nats-server,
+// connecting to an external one, the STRIPE_EVENTS stream and its durable
+// pull consumer, a publisher that returns only once an event is durable,
+// the outbox relay to the FULFILLMENT push feed, the replayer, and the
+// signature check of stream messages (Trusted). The consumer runtime that
+// runs handlers over the stream is package worker, which knows nothing of
+// nats-server.
+package broker
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package worker
+package broker
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
 // Replays: events put (back) on STRIPE_EVENTS from the store's replay queue
@@ -19,11 +20,6 @@ import (
 // SQLite; the process that runs the workers publishes them with a Replayer,
 // so that one path works with the embedded broker (which no other process
 // can reach) and with an external one alike.
-
-// HeaderEventID carries the Stripe event id of a replayed message, whose
-// Nats-Msg-Id differs from it (see ReplayMsgID). The pool reads it, so a
-// replay that fails again is dead-lettered under the event's own id.
-const HeaderEventID = "Fulfillment-Event-Id"
 
 // Defaults of Replayer.
 const (
@@ -44,17 +40,8 @@ func ReplayMsgID(rp fulfillment.Replay) string {
 	return rp.EventID + ":replay:" + strconv.FormatInt(rp.ID, 10)
 }
 
-// eventID is the Stripe event id of a message: HeaderEventID on a replay,
-// its Nats-Msg-Id otherwise.
-func eventID(h nats.Header) string {
-	if id := h.Get(HeaderEventID); id != "" {
-		return id
-	}
-	return h.Get(jetstream.MsgIDHeader)
-}
-
-// PublishReplay stores a replay on subject SubjectPrefix+EventType with
-// Nats-Msg-Id ReplayMsgID(rp) and HeaderEventID rp.EventID, and returns
+// PublishReplay stores a replay on subject worker.SubjectPrefix+EventType with
+// Nats-Msg-Id ReplayMsgID(rp) and worker.HeaderEventID rp.EventID, and returns
 // once the stream has acknowledged it. duplicate reports that this replay
 // was published before (within the duplicate window).
 func (p *Publisher) PublishReplay(ctx context.Context, rp fulfillment.Replay) (duplicate bool, err error) {
@@ -64,11 +51,11 @@ func (p *Publisher) PublishReplay(ctx context.Context, rp fulfillment.Replay) (d
 	if !validEventType(rp.EventType) {
 		return false, fulfillment.Permanent(fmt.Errorf("publish replay of %s: event type %q is not a valid subject suffix", rp.EventID, rp.EventType))
 	}
-	msg := nats.NewMsg(SubjectPrefix + rp.EventType)
+	msg := nats.NewMsg(worker.SubjectPrefix + rp.EventType)
 	msg.Data = rp.Payload
-	msg.Header.Set(HeaderEventID, rp.EventID)
+	msg.Header.Set(worker.HeaderEventID, rp.EventID)
 	setSignatures(msg.Header, rp.Signatures)
-	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ReplayMsgID(rp)), jetstream.WithExpectStream(StreamName))
+	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(ReplayMsgID(rp)), jetstream.WithExpectStream(worker.StreamName))
 	if err != nil {
 		return false, fmt.Errorf("publish replay %s: %w", ReplayMsgID(rp), err)
 	}
@@ -116,31 +103,20 @@ func (r *Replayer) Run(ctx context.Context) error {
 	if poll <= 0 {
 		poll = DefaultReplayPoll
 	}
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	failures := 0
-	for {
-		n, err := r.PublishPending(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case err != nil:
-			failures++
+	n := 0
+	return worker.Loop{
+		Every: poll, Wake: r.Wake, Backoff: worker.Backoff{Base: poll, Max: poll, Jitter: worker.NoJitter},
+		Failed: func(err error, failures int, _ time.Duration) {
 			level := slog.LevelWarn
 			if failures >= replayFailLogLevel {
 				level = slog.LevelError
 			}
 			r.log().Log(ctx, level, "replays not published; trying again", "published", n, "failed_rounds", failures, "error", err)
-		default:
-			failures = 0
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-r.Wake:
-		}
-	}
+		},
+	}.Run(ctx, func(ctx context.Context) (err error) {
+		n, err = r.PublishPending(ctx)
+		return err
+	})
 }
 
 // PublishPending publishes every replay pending now and returns how many it
@@ -209,16 +185,6 @@ func (r *Replayer) sign(rp fulfillment.Replay) (fulfillment.Replay, error) {
 	return rp, nil
 }
 
-func (r *Replayer) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
+func (r *Replayer) now() time.Time { return fulfillment.NowOr(r.Now) }
 
-func (r *Replayer) log() *slog.Logger {
-	if r.Log != nil {
-		return r.Log
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func (r *Replayer) log() *slog.Logger { return fulfillment.LoggerOr(r.Log) }

@@ -1,4 +1,4 @@
-package worker
+package broker
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
 // ErrNotConnected is returned by Publish while the connection to the broker
@@ -26,7 +27,7 @@ func NewPublisher(js jetstream.JetStream) *Publisher {
 	return &Publisher{js: js}
 }
 
-// Publish stores payload on subject SubjectPrefix+eventType with Nats-Msg-Id
+// Publish stores payload on subject worker.SubjectPrefix+eventType with Nats-Msg-Id
 // eventID and returns once the stream has acknowledged it (with SyncAlways,
 // once it is on disk). duplicate reports that the stream already held this
 // event id within its Duplicates window; the event is durable either way.
@@ -36,7 +37,7 @@ func (p *Publisher) Publish(ctx context.Context, eventType, eventID string, payl
 }
 
 // PublishDelivery is Publish for a verified webhook delivery: the message
-// also carries the delivery's Stripe-Signature header (HeaderStripeSignature),
+// also carries the delivery's Stripe-Signature header (worker.HeaderStripeSignature),
 // which the worker checks again before the event may change an order
 // (Trusted). An empty stripeSignature adds no header.
 func (p *Publisher) PublishDelivery(ctx context.Context, eventType, eventID, stripeSignature string, payload []byte) (duplicate bool, err error) {
@@ -52,12 +53,12 @@ func (p *Publisher) PublishDelivery(ctx context.Context, eventType, eventID, str
 	if st := p.js.Conn().Status(); st != nats.CONNECTED {
 		return false, fmt.Errorf("publish %s %s: %w (%s)", eventType, eventID, ErrNotConnected, st)
 	}
-	msg := nats.NewMsg(SubjectPrefix + eventType)
+	msg := nats.NewMsg(worker.SubjectPrefix + eventType)
 	msg.Data = payload
 	setSignatures(msg.Header, fulfillment.Signatures{Stripe: stripeSignature})
 	ack, err := p.js.PublishMsg(ctx, msg,
 		jetstream.WithMsgID(eventID),
-		jetstream.WithExpectStream(StreamName))
+		jetstream.WithExpectStream(worker.StreamName))
 	if err != nil {
 		return false, fmt.Errorf("publish %s %s: %w", eventType, eventID, err)
 	}

@@ -1,4 +1,4 @@
-package worker_test
+package broker_test
 
 import (
 	"context"
@@ -9,10 +9,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/fulfillmentd/fulfillmentd/worker"
-	"github.com/fulfillmentd/fulfillmentd/worker/natstest"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker/natstest"
 )
 
 // TestConnectAuth connects to nats-servers that require each way of
@@ -27,7 +26,7 @@ func TestConnectAuth(t *testing.T) {
 		name    string
 		server  func(*server.Options) string // sets the server up; returns a creds file if any
 		url     func(ns *server.Server) string
-		auth    func(creds string) worker.Auth
+		auth    func(creds string) broker.Auth
 		wantErr string // "": connects
 	}{
 		{name: "user and password",
@@ -57,25 +56,25 @@ func TestConnectAuth(t *testing.T) {
 			wantErr: "Authorization Violation"},
 		{name: "nkey seed",
 			server: func(o *server.Options) string { o.Nkeys = []*server.NkeyUser{{Nkey: pub}}; return "" },
-			auth:   func(string) worker.Auth { return worker.Auth{NKey: seed} }},
+			auth:   func(string) broker.Auth { return broker.Auth{NKey: seed} }},
 		{name: "unknown nkey",
 			server:  func(o *server.Options) string { o.Nkeys = []*server.NkeyUser{{Nkey: pub}}; return "" },
-			auth:    func(string) worker.Auth { return worker.Auth{NKey: otherSeed} },
+			auth:    func(string) broker.Auth { return broker.Auth{NKey: otherSeed} },
 			wantErr: "Authorization Violation"},
 		{name: "creds file (operator mode)",
 			server: func(o *server.Options) string { return natstest.Operator(t, o) },
-			auth:   func(creds string) worker.Auth { return worker.Auth{Creds: creds} }},
+			auth:   func(creds string) broker.Auth { return broker.Auth{Creds: creds} }},
 		{name: "no creds (operator mode)",
 			server:  func(o *server.Options) string { return natstest.Operator(t, o) },
 			wantErr: "Authorization Violation"},
 		{name: "TLS",
 			server: func(o *server.Options) string { pki.ServerTLS(t, o, false); return "" },
 			url:    func(ns *server.Server) string { return strings.Replace(ns.ClientURL(), "nats://", "tls://", 1) },
-			auth:   func(string) worker.Auth { return worker.Auth{CA: pki.CA} }},
+			auth:   func(string) broker.Auth { return broker.Auth{CA: pki.CA} }},
 		{name: "TLS, server signed by another CA",
 			server:  func(o *server.Options) string { pki.ServerTLS(t, o, false); return "" },
 			url:     func(ns *server.Server) string { return strings.Replace(ns.ClientURL(), "nats://", "tls://", 1) },
-			auth:    func(string) worker.Auth { return worker.Auth{CA: pki.OtherCA} },
+			auth:    func(string) broker.Auth { return broker.Auth{CA: pki.OtherCA} },
 			wantErr: "certificate signed by unknown authority"},
 		{name: "mutual TLS with a user",
 			server: func(o *server.Options) string {
@@ -84,10 +83,10 @@ func TestConnectAuth(t *testing.T) {
 				return ""
 			},
 			url:  func(ns *server.Server) string { return withUser(ns.ClientURL(), "fulfillmentd:s3cret-pass") },
-			auth: func(string) worker.Auth { return worker.Auth{CA: pki.CA, Cert: pki.ClientCert, Key: pki.ClientKey} }},
+			auth: func(string) broker.Auth { return broker.Auth{CA: pki.CA, Cert: pki.ClientCert, Key: pki.ClientKey} }},
 		{name: "mutual TLS without a client certificate",
 			server:  func(o *server.Options) string { pki.ServerTLS(t, o, true); return "" },
-			auth:    func(string) worker.Auth { return worker.Auth{CA: pki.CA} },
+			auth:    func(string) broker.Auth { return broker.Auth{CA: pki.CA} },
 			wantErr: "tls"}, // "tls: certificate required", or the server closed it first
 	}
 	for _, c := range cases {
@@ -100,7 +99,7 @@ func TestConnectAuth(t *testing.T) {
 			if c.url != nil {
 				url = c.url(ns)
 			}
-			var auth worker.Auth
+			var auth broker.Auth
 			if c.auth != nil {
 				auth = c.auth(creds)
 			}
@@ -108,7 +107,7 @@ func TestConnectAuth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			nc, err := worker.Connect(url, t.Name(), testLog(), natsOpts...)
+			nc, err := broker.Connect(url, t.Name(), natstest.Log(), natsOpts...)
 			if c.wantErr != "" {
 				if err == nil {
 					nc.Close()
@@ -127,15 +126,11 @@ func TestConnectAuth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(nc.Close)
-			js, err := jetstream.New(nc)
-			if err != nil {
+			js := natstest.JetStreamOn(t, nc)
+			if _, err := broker.Setup(context.Background(), js, broker.StreamConfig{}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := worker.Setup(context.Background(), js, worker.StreamConfig{}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := worker.NewPublisher(js).Publish(context.Background(), "checkout.session.completed", "evt_auth", []byte(`{}`)); err != nil {
+			if _, err := broker.NewPublisher(js).Publish(context.Background(), "checkout.session.completed", "evt_auth", []byte(`{}`)); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -156,16 +151,16 @@ func TestAuthOptionsReportsEveryProblem(t *testing.T) {
 	seed, _ := natstest.NKeyUser(t)
 	cases := []struct {
 		name string
-		auth worker.Auth
+		auth broker.Auth
 		want []string
 	}{
-		{"missing files", worker.Auth{Creds: "/nonexistent/u.creds", CA: "/nonexistent/ca.pem"},
+		{"missing files", broker.Auth{Creds: "/nonexistent/u.creds", CA: "/nonexistent/ca.pem"},
 			[]string{"creds: open /nonexistent/u.creds", "ca: open /nonexistent/ca.pem"}},
-		{"wrong contents", worker.Auth{Creds: pki.CA, CA: seed, NKey: pki.CA},
+		{"wrong contents", broker.Auth{Creds: pki.CA, CA: seed, NKey: pki.CA},
 			[]string{"creds and nkey given", "creds: " + pki.CA + ": no user JWT", "nkey: " + pki.CA, "ca: " + seed + ": no PEM certificate"}},
-		{"certificate without key", worker.Auth{Cert: pki.ClientCert}, []string{"a certificate without a key"}},
-		{"key without certificate", worker.Auth{Key: pki.ClientKey}, []string{"a key without a certificate"}},
-		{"mismatched key", worker.Auth{Cert: pki.ClientCert, Key: pki.ServerKey}, []string{"private key does not match public key"}},
+		{"certificate without key", broker.Auth{Cert: pki.ClientCert}, []string{"a certificate without a key"}},
+		{"key without certificate", broker.Auth{Key: pki.ClientKey}, []string{"a key without a certificate"}},
+		{"mismatched key", broker.Auth{Cert: pki.ClientCert, Key: pki.ServerKey}, []string{"private key does not match public key"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -194,7 +189,7 @@ func TestRedactURL(t *testing.T) {
 		"nats://a:b@h1:4222, nats://c:d@h2:4222,nats://h3": "nats://redacted@h1:4222, nats://redacted@h2:4222,nats://h3",
 		`parse "nats://u:p@ss@host:x": invalid port`:       `parse "nats://redacted@host:x": invalid port`,
 	} {
-		if got := worker.RedactURL(in); got != want {
+		if got := broker.RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
 		}
 	}
@@ -208,7 +203,7 @@ func TestConnectLogsNoCredentials(t *testing.T) {
 	first := natstest.Start(t, &server.Options{Authorization: "t0ken-abcdef"})
 	port := first.Addr().(*net.TCPAddr).Port
 	logs := make(lines, 64)
-	nc, err := worker.Connect(withUser(first.ClientURL(), "t0ken-abcdef"), t.Name(), slog.New(slog.NewTextHandler(logs, nil)))
+	nc, err := broker.Connect(withUser(first.ClientURL(), "t0ken-abcdef"), t.Name(), slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
