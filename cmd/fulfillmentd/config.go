@@ -240,9 +240,12 @@ func settings() []setting {
 // loadConfig reads every setting from flags (first) or the environment, and
 // reports every missing or invalid one in a single error.
 func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return parseSettings(fs, settingsForRole(settings(), roleIn(args, getenv)), args, getenv)
+	return serveConfig(name, args, env{getenv: getenv, stdout: stderr, stderr: stderr})
+}
+
+// serveConfig is loadConfig for a command's env: -h prints the settings on stdout.
+func serveConfig(name string, args []string, e env) (config, error) {
+	return parseSettings(newFlags(name, "", e), settingsForRole(settings(), roleIn(args, e.getenv)), args, e)
 }
 
 // pick selects the settings a command needs, by environment variable: those
@@ -268,16 +271,17 @@ func pick(all []setting, required []string, optional ...string) []setting {
 // parseSettings registers a flag for each of the settings on fs (beside any
 // flags of the command's own), parses args, and reads each setting from its
 // flag or the environment, reporting every missing or invalid one at once.
-func parseSettings(fs *flag.FlagSet, all []setting, args []string, getenv func(string) string) (config, error) {
+func parseSettings(fs *flag.FlagSet, all []setting, args []string, e env) (config, error) {
+	getenv := e.getenv
 	flags := make(map[string]*string, len(all))
 	for _, s := range all {
 		usage := s.usage + " (env " + s.env + ")"
-		flags[s.flag] = fs.String(s.flag, "", usage)
+		flags[s.flag] = fs.String(s.flag, s.def, usage) // the default is shown by -h; a setting reads the flag only when it is set
 		if s.secret {
 			flags[s.flag+"-file"] = fs.String(s.flag+"-file", "", "file holding "+s.env+" (env "+s.env+"_FILE)")
 		}
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, e); err != nil {
 		return config{}, err
 	}
 	if fs.NArg() > 0 {

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -27,13 +26,13 @@ import (
 // demo runs the whole pipeline offline: an in-process Stripe emulator seeded
 // from testdata/, the embedded broker, a temporary database, and signed
 // deliveries to its own receiver over HTTP, as Stripe would make them.
-func demo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func demo(ctx context.Context, args []string, e env) error {
+	stdout, stderr := e.stdout, e.stderr
+	fs := newFlags("demo", "", e)
 	addr := fs.String("addr", "127.0.0.1:8080", "HTTP listen address (a free port is used if it is taken)")
 	exit := fs.Bool("exit", false, "exit after printing the orders instead of serving until Ctrl-C")
 	verbose := fs.Bool("v", false, "show the service's own logs")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, e); err != nil {
 		return err
 	}
 

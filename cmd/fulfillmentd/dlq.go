@@ -34,80 +34,76 @@ const replayNote = "Queued replays are published by the serve process that runs 
 	"(role all or worker) within a second; if none is running, when it next starts."
 
 // dlq runs "fulfillmentd dlq <list|show|retry|purge>".
-func dlq(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, dlqUsage)
-		return errors.New("dlq: missing subcommand (list, show, retry or purge)")
-	}
-	sub, rest := args[0], args[1:]
-	if sub == "help" || sub == "-h" || sub == "--help" {
-		fmt.Fprint(stdout, dlqUsage)
+func dlq(ctx context.Context, args []string, e env) error {
+	return dispatch(ctx, "dlq", dlqUsage, []subcommand{
+		{name: "list", run: dlqCommand("list", true, func(ctx context.Context, fs *flag.FlagSet, e env) func(*store.DB, []string) error {
+			asJSON := fs.Bool("json", false, "print JSON instead of a table")
+			return func(db *store.DB, ids []string) error {
+				if len(ids) > 0 {
+					return fmt.Errorf("unexpected arguments: %s", strings.Join(ids, " "))
+				}
+				return dlqList(ctx, db, *asJSON, e.stdout)
+			}
+		})},
+		{name: "show", run: dlqCommand("show", true, func(ctx context.Context, fs *flag.FlagSet, e env) func(*store.DB, []string) error {
+			asJSON := fs.Bool("json", false, "print JSON")
+			return func(db *store.DB, ids []string) error {
+				if len(ids) != 1 {
+					return errors.New("want exactly one event id")
+				}
+				return dlqShow(ctx, db, ids[0], *asJSON, e.stdout)
+			}
+		})},
+		{name: "retry", run: dlqCommand("retry", false, func(ctx context.Context, fs *flag.FlagSet, e env) func(*store.DB, []string) error {
+			all := fs.Bool("all", false, "retry every dead letter")
+			return func(db *store.DB, ids []string) error {
+				if *all == (len(ids) > 0) {
+					return errors.New("want event ids or --all")
+				}
+				return dlqRetry(ctx, db, ids, *all, e.stdout)
+			}
+		})},
+		{name: "purge", run: dlqCommand("purge", false, func(ctx context.Context, fs *flag.FlagSet, e env) func(*store.DB, []string) error {
+			before := fs.String("before", "", "age of the last failure, such as 30d or 720h (required)")
+			return func(db *store.DB, ids []string) error {
+				if len(ids) > 0 {
+					return fmt.Errorf("unexpected arguments: %s", strings.Join(ids, " "))
+				}
+				if *before == "" {
+					return errors.New("--before is required, such as --before 30d")
+				}
+				age, err := parseWindow(*before)
+				if err != nil {
+					return fmt.Errorf("--before: %w", err)
+				}
+				return dlqPurge(ctx, db, e.now().Add(-age), e.stdout)
+			}
+		})},
+	}, args, e)
+}
+
+// dlqCommand is "dlq <sub>": define registers sub's own flags and returns
+// what runs on the database (read-only or not), given the event ids among
+// the arguments.
+func dlqCommand(sub string, readOnly bool, define func(context.Context, *flag.FlagSet, env) func(db *store.DB, ids []string) error) func(context.Context, []string, env) error {
+	return func(ctx context.Context, args []string, e env) error {
+		fs := newFlags("dlq "+sub, "", e)
+		run := define(ctx, fs, e)
+		flagArgs, ids := splitArgs(fs, args)
+		cfg, err := parseSettings(fs, pick(settings(), nil, "FULFILLMENT_DATA_DIR"), flagArgs, e)
+		if err != nil {
+			return fmt.Errorf("dlq %s: %w", sub, err)
+		}
+		db, err := openExisting(ctx, cfg, readOnly)
+		if err != nil {
+			return fmt.Errorf("dlq %s: %w", sub, err)
+		}
+		defer db.Close()
+		if err := run(db, ids); err != nil {
+			return fmt.Errorf("dlq %s: %w", sub, err)
+		}
 		return nil
 	}
-	fs := flag.NewFlagSet("dlq "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var run func(db *store.DB, ids []string) error
-	readOnly := true
-	switch sub {
-	case "list":
-		asJSON := fs.Bool("json", false, "print JSON instead of a table")
-		run = func(db *store.DB, ids []string) error {
-			if len(ids) > 0 {
-				return fmt.Errorf("unexpected arguments: %s", strings.Join(ids, " "))
-			}
-			return dlqList(ctx, db, *asJSON, stdout)
-		}
-	case "show":
-		asJSON := fs.Bool("json", false, "print JSON")
-		run = func(db *store.DB, ids []string) error {
-			if len(ids) != 1 {
-				return errors.New("want exactly one event id")
-			}
-			return dlqShow(ctx, db, ids[0], *asJSON, stdout)
-		}
-	case "retry":
-		all := fs.Bool("all", false, "retry every dead letter")
-		readOnly = false
-		run = func(db *store.DB, ids []string) error {
-			if *all == (len(ids) > 0) {
-				return errors.New("want event ids or --all")
-			}
-			return dlqRetry(ctx, db, ids, *all, stdout)
-		}
-	case "purge":
-		before := fs.String("before", "", "age of the last failure, such as 30d or 720h (required)")
-		readOnly = false
-		run = func(db *store.DB, ids []string) error {
-			if len(ids) > 0 {
-				return fmt.Errorf("unexpected arguments: %s", strings.Join(ids, " "))
-			}
-			if *before == "" {
-				return errors.New("--before is required, such as --before 30d")
-			}
-			age, err := parseWindow(*before)
-			if err != nil {
-				return fmt.Errorf("--before: %w", err)
-			}
-			return dlqPurge(ctx, db, time.Now().Add(-age), stdout)
-		}
-	default:
-		fmt.Fprint(stderr, dlqUsage)
-		return fmt.Errorf("dlq: unknown subcommand %q (want list, show, retry or purge)", sub)
-	}
-	flagArgs, ids := splitArgs(fs, rest)
-	cfg, err := parseSettings(fs, pick(settings(), nil, "FULFILLMENT_DATA_DIR"), flagArgs, getenv)
-	if err != nil {
-		return fmt.Errorf("dlq %s: %w", sub, err)
-	}
-	db, err := openExisting(ctx, cfg, readOnly)
-	if err != nil {
-		return fmt.Errorf("dlq %s: %w", sub, err)
-	}
-	defer db.Close()
-	if err := run(db, ids); err != nil {
-		return fmt.Errorf("dlq %s: %w", sub, err)
-	}
-	return nil
 }
 
 // splitArgs separates positional arguments from flags (and their values),

@@ -46,9 +46,8 @@ type loadOptions struct {
 // loadtest sends signed checkout events to a fulfillmentd, as Stripe would,
 // and measures acceptance, webhook-to-order latency, Stripe API use and the
 // drain time against its floor.
-func loadtest(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func loadtest(ctx context.Context, args []string, e env) error {
+	fs := newFlags("loadtest", "", e)
 	var o loadOptions
 	var syncMode string
 	fs.IntVar(&o.events, "events", 2000, "checkout sessions to complete (one checkout.session.completed each)")
@@ -77,7 +76,7 @@ func loadtest(ctx context.Context, args []string, _ func(string) string, stdout,
 	fs.IntVar(&o.workers, "workers", 32, "in-process instance: FULFILLMENT_WORKERS")
 	fs.StringVar(&syncMode, "nats-sync", "always", "in-process instance: FULFILLMENT_NATS_SYNC (always or an interval such as 2m)")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up waiting for final order statuses after this")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, e); err != nil {
 		return err
 	}
 	var cfg config
@@ -100,7 +99,7 @@ func loadtest(ctx context.Context, args []string, _ func(string) string, stdout,
 	if o.target != "" && o.token == "" {
 		return errors.New("--target needs --api-token (to watch the orders arrive) and --webhook-secret")
 	}
-	return runLoad(ctx, o, stdout, stderr)
+	return runLoad(ctx, o, e.stdout, e.stderr)
 }
 
 func runLoad(ctx context.Context, o loadOptions, stdout, stderr io.Writer) error {

@@ -35,32 +35,19 @@ import; ndjson writes one order JSON per line, as the API returns it.
 `
 
 // ordersCommand is "fulfillmentd orders ...".
-func ordersCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, now func() time.Time) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, ordersUsage)
-		return errors.New("orders: missing subcommand (list, show or export)")
-	}
-	switch sub, rest := args[0], args[1:]; sub {
-	case "list":
-		return ordersList(ctx, rest, getenv, stdout, stderr, now)
-	case "show":
-		return ordersShow(ctx, rest, getenv, stdout, stderr)
-	case "export":
-		return ordersExport(ctx, rest, getenv, stdout, stderr, now)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, ordersUsage)
-		return nil
-	default:
-		fmt.Fprint(stderr, ordersUsage)
-		return fmt.Errorf("orders: unknown subcommand %q", sub)
-	}
+func ordersCommand(ctx context.Context, args []string, e env) error {
+	return dispatch(ctx, "orders", ordersUsage, []subcommand{
+		{name: "list", run: ordersList},
+		{name: "show", run: ordersShow},
+		{name: "export", run: ordersExport},
+	}, args, e)
 }
 
 // openOrders reads the settings the orders commands share (the data
 // directory, with serve's flag and variable) after fs's own flags, and opens
 // the database read-only.
-func openOrders(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string) (*store.DB, error) {
-	cfg, err := parseSettings(fs, pick(settings(), nil, "FULFILLMENT_DATA_DIR"), args, getenv)
+func openOrders(ctx context.Context, fs *flag.FlagSet, args []string, e env) (*store.DB, error) {
+	cfg, err := parseSettings(fs, pick(settings(), nil, "FULFILLMENT_DATA_DIR"), args, e)
 	if err != nil {
 		return nil, err
 	}
@@ -113,18 +100,18 @@ func eachPage(ctx context.Context, db *store.DB, p fulfillment.ListParams, f fun
 	}
 }
 
-func ordersList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, now func() time.Time) error {
-	fs := flag.NewFlagSet("orders list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func ordersList(ctx context.Context, args []string, e env) error {
+	fs := newFlags("orders list", "", e)
+	stdout := e.stdout
 	var filter feedFilter
 	filter.register(fs)
 	format := fs.String("format", "table", "output: table, json or csv")
-	db, err := openOrders(ctx, fs, args, getenv)
+	db, err := openOrders(ctx, fs, args, e)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	p, err := filter.params(now)
+	p, err := filter.params(e.now)
 	if err != nil {
 		return err
 	}
@@ -181,16 +168,20 @@ func ordersList(ctx context.Context, args []string, getenv func(string) string, 
 	return fmt.Errorf("--format %q: want table, json or csv", *format)
 }
 
-func ordersShow(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func ordersShow(ctx context.Context, args []string, e env) error {
+	fs := newFlags("orders show", "Usage:\n  fulfillmentd orders show <id> [flags]\n\n", e)
+	format := fs.String("format", "text", "output: text or json")
+	if len(args) > 0 && isHelp(args[0]) {
+		_, err := openOrders(ctx, fs, args, e) // prints the usage
+		return err
+	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(stderr, ordersUsage)
+		fmt.Fprint(e.stderr, ordersUsage)
 		return errors.New("orders show: want an order id or Checkout Session id first: fulfillmentd orders show <id>")
 	}
 	id, args := args[0], args[1:]
-	fs := flag.NewFlagSet("orders show", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	format := fs.String("format", "text", "output: text or json")
-	db, err := openOrders(ctx, fs, args, getenv)
+	stdout := e.stdout
+	db, err := openOrders(ctx, fs, args, e)
 	if err != nil {
 		return err
 	}
@@ -284,18 +275,18 @@ var exportColumns = []string{
 	"currency", "amount_subtotal", "amount_discount", "amount_tax", "amount_total", "cross_sell", "cross_sell_of", "tracking_numbers",
 }
 
-func ordersExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, now func() time.Time) error {
-	fs := flag.NewFlagSet("orders export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func ordersExport(ctx context.Context, args []string, e env) error {
+	fs := newFlags("orders export", "", e)
+	stdout := e.stdout
 	var filter feedFilter
 	filter.register(fs)
 	format := fs.String("format", "", "output: csv (one row per line item) or ndjson (one order per line); required")
-	db, err := openOrders(ctx, fs, args, getenv)
+	db, err := openOrders(ctx, fs, args, e)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	p, err := filter.params(now)
+	p, err := filter.params(e.now)
 	if err != nil {
 		return err
 	}

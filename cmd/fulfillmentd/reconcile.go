@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -29,15 +27,14 @@ Flags:
 `
 
 // reconcile runs "fulfillmentd reconcile".
-func reconcile(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, reconcileUsage); fs.PrintDefaults() }
+func reconcile(ctx context.Context, args []string, e env) error {
+	stdout, stderr := e.stdout, e.stderr
+	fs := newFlags("reconcile", reconcileUsage, e)
 	sinceFlag := fs.String("since", "72h", "sessions created in this window: a duration (72h) or days (3d)")
 	dryRun := fs.Bool("dry-run", false, "report what would be queued, queue nothing")
 	cfg, err := parseSettings(fs, pick(settings(), []string{"STRIPE_SECRET_KEY"},
 		"STRIPE_API_BASE", "STRIPE_MAX_RPS", "STRIPE_TIMEOUT", "FULFILLMENT_DATA_DIR",
-		"FULFILLMENT_LOG_FORMAT", "FULFILLMENT_LOG_LEVEL"), args, getenv)
+		"FULFILLMENT_LOG_FORMAT", "FULFILLMENT_LOG_LEVEL"), args, e)
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
