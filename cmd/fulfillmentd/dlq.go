@@ -205,7 +205,7 @@ func dlqList(ctx context.Context, db *store.DB, asJSON bool, w io.Writer) error 
 		for i, dl := range dls {
 			out[i] = deadLetterToJSON(dl, pending[dl.EventID], false)
 		}
-		return printIndentedJSON(w, out)
+		return writeIndentedJSON(w, out)
 	}
 	if len(dls) == 0 {
 		fmt.Fprintln(w, "no dead letters")
@@ -222,7 +222,7 @@ func dlqList(ctx context.Context, db *store.DB, asJSON bool, w io.Writer) error 
 			stamp(dl.FirstFailedAt), stamp(dl.LastFailedAt), replay, oneLine(dl.Error, 100))
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "%d dead letter%s; see one with: fulfillmentd dlq show <event_id>\n", len(dls), pluralS(len(dls)))
+	fmt.Fprintf(w, "%d %s; see one with: fulfillmentd dlq show <event_id>\n", len(dls), plural(len(dls), "dead letter", "dead letters"))
 	return nil
 }
 
@@ -247,7 +247,7 @@ func dlqShow(ctx context.Context, db *store.DB, eventID string, asJSON bool, w i
 	if asJSON {
 		out := deadLetterToJSON(dl, pending, true)
 		out.Replays = replaysJSON(rps)
-		return printIndentedJSON(w, out)
+		return writeIndentedJSON(w, out)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "event\t%s\n", printable(dl.EventID))
@@ -268,15 +268,6 @@ func dlqShow(ctx context.Context, db *store.DB, eventID string, asJSON bool, w i
 		return nil
 	}
 	fmt.Fprintln(w, printableLines(pretty.String()))
-	return nil
-}
-
-func printIndentedJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("write JSON: %w", err)
-	}
 	return nil
 }
 
@@ -321,7 +312,7 @@ func dlqRetry(ctx context.Context, db *store.DB, ids []string, all bool, w io.Wr
 			fmt.Fprintf(w, "%s: replay %s already queued at %s\n", id, worker.ReplayMsgID(rp), stamp(rp.RequestedAt))
 		}
 	}
-	fmt.Fprintf(w, "%d replay%s queued. %s\n", queued, pluralS(queued), replayNote)
+	fmt.Fprintf(w, "%d %s queued. %s\n", queued, plural(queued, "replay", "replays"), replayNote)
 	if len(missing) > 0 {
 		return fmt.Errorf("no dead letter %s", strings.Join(missing, ", "))
 	}
@@ -333,7 +324,7 @@ func dlqPurge(ctx context.Context, db *store.DB, before time.Time, w io.Writer) 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "purged %d dead letter%s whose last failure is before %s\n", n, pluralS(int(n)), stamp(before))
+	fmt.Fprintf(w, "purged %d %s whose last failure is before %s\n", n, plural(int(n), "dead letter", "dead letters"), stamp(before))
 	return nil
 }
 
@@ -355,23 +346,4 @@ func publishedText(rp fulfillment.Replay) string {
 		return ", not published yet"
 	}
 	return ", published " + stamp(rp.PublishedAt)
-}
-
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-func pluralS(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
-
-// oneLine squeezes s onto one line of at most n runes, escaped for the
-// terminal.
-func oneLine(s string, n int) string {
-	s = printable(strings.Join(strings.Fields(s), " "))
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
 }

@@ -143,9 +143,7 @@ func ordersList(ctx context.Context, args []string, e env) error {
 		if err := eachPage(ctx, db, p, func(orders []fulfillment.Order) error { all = append(all, orders...); return nil }); err != nil {
 			return err
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(all)
+		return writeIndentedJSON(stdout, all)
 	case "csv":
 		w := csv.NewWriter(stdout)
 		_ = w.Write([]string{"order_id", "checkout_session_id", "status", "payment_status", "units", "units_shipped",
@@ -155,7 +153,7 @@ func ordersList(ctx context.Context, args []string, e env) error {
 				units, shipped := unitCounts(o)
 				_ = w.Write(safeRow(o.ID, o.CheckoutSessionID, string(o.Status), string(o.PaymentStatus),
 					num(units), num(shipped), strings.ToUpper(o.Currency), decimal(o.AmountTotal, o.Currency),
-					o.Customer.Email, o.Customer.Name, csvTime(o.CreatedAt), csvTime(o.UpdatedAt)))
+					o.Customer.Email, o.Customer.Name, stamp(o.CreatedAt), stamp(o.UpdatedAt)))
 			}
 			return nil
 		})
@@ -195,9 +193,7 @@ func ordersShow(ctx context.Context, args []string, e env) error {
 	}
 	switch *format {
 	case "json":
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(o)
+		return writeIndentedJSON(stdout, o)
 	case "text":
 		printOrder(stdout, o)
 		return nil
@@ -329,7 +325,7 @@ func exportRows(o fulfillment.Order) [][]string {
 	if o.Shipping != nil {
 		ship = *o.Shipping
 	}
-	head := []string{o.ID, o.CheckoutSessionID, string(o.Status), string(o.PaymentStatus), csvTime(o.CreatedAt), csvTime(o.UpdatedAt),
+	head := []string{o.ID, o.CheckoutSessionID, string(o.Status), string(o.PaymentStatus), stamp(o.CreatedAt), stamp(o.UpdatedAt),
 		o.Customer.Email, o.Customer.Name, o.Customer.Phone,
 		ship.Name, ship.Address.Line1, ship.Address.Line2, ship.Address.City, ship.Address.State, ship.Address.PostalCode, ship.Address.Country}
 	if len(o.LineItems) == 0 {
@@ -372,15 +368,6 @@ func unitCounts(o fulfillment.Order) (units, shipped int64) {
 	return units, units - left
 }
 
-// decimal formats an amount in the currency's smallest unit in major units:
-// 1250 eur → "12.50", 500 jpy → "500".
-func decimal(amount int64, currency string) string {
-	s := money(amount, currency)
-	return s[strings.IndexByte(s, ' ')+1:]
-}
-
-func csvTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
 func num(n int64) string { return strconv.FormatInt(n, 10) }
 
 func orDash(s string) string {
@@ -388,13 +375,6 @@ func orDash(s string) string {
 		return "—"
 	}
 	return s
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // safeRow neutralises cells a spreadsheet would run as a formula (text a

@@ -113,20 +113,23 @@ func parseEvery(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// parseWindow reads a look-back window: a Go duration (72h) or whole days (3d).
+// parseWindow reads a look-back window: a Go duration (72h) or whole days
+// (3d), longer than zero. These are parseSince's relative forms; a window
+// takes no date, time or "all".
 func parseWindow(v string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(v, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n < 1 {
+		if n, err := strconv.Atoi(days); err != nil || n < 1 {
 			return 0, fmt.Errorf("%q: want a whole number of days such as 3d", v)
 		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
+	} else if d, err := time.ParseDuration(v); err != nil || d <= 0 {
 		return 0, fmt.Errorf("%q: want a duration such as 72h or 3d", v)
 	}
-	return d, nil
+	ref := time.Unix(0, 0).UTC()
+	since, err := parseSince(v, ref)
+	if err != nil {
+		return 0, err
+	}
+	return ref.Sub(since), nil
 }
 
 // task is a loop that runs beside the workers until its context ends.
