@@ -19,12 +19,12 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
-	"github.com/fulfillmentd/fulfillmentd/testdata"
 )
 
 // demo runs the whole pipeline offline: an in-process Stripe emulator seeded
-// from testdata/, the embedded broker, a temporary database, and signed
+// from fulfillment/stripeemu/fixtures, the embedded broker, a temporary database, and signed
 // deliveries to its own receiver over HTTP, as Stripe would make them.
 func demo(ctx context.Context, args []string, e env) error {
 	stdout, stderr := e.stdout, e.stderr
@@ -49,7 +49,7 @@ func demo(ctx context.Context, args []string, e env) error {
 	log := newLogger(stderr, "text", level)
 
 	emu := stripeemu.New(stripeemu.Options{Log: log})
-	if err := emu.Seed(testdata.FS, "stripe"); err != nil {
+	if err := emu.Seed(fixtures.FS, "stripe"); err != nil {
 		return fmt.Errorf("seed Stripe emulator: %w", err)
 	}
 	emuLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -60,7 +60,7 @@ func demo(ctx context.Context, args []string, e env) error {
 	go func() { _ = emuSrv.Serve(emuLn) }() // ends with Close below
 	defer emuSrv.Close()
 
-	crossSellsJSON, err := testdata.FS.ReadFile("crosssells.json")
+	crossSellsJSON, err := fixtures.FS.ReadFile("crosssells.json")
 	if err != nil {
 		return err
 	}

@@ -19,8 +19,8 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
-	"github.com/fulfillmentd/fulfillmentd/testdata"
 )
 
 // syncBuffer is an io.Writer safe for the program and the test at once.
@@ -222,7 +222,7 @@ func newEmulator(t *testing.T) (*stripeemu.Emulator, *httptest.Server) {
 func newSeededEmulator(t *testing.T, opts stripeemu.Options) *stripeemu.Emulator {
 	t.Helper()
 	emu := stripeemu.New(opts)
-	if err := emu.Seed(testdata.FS, "stripe"); err != nil {
+	if err := emu.Seed(fixtures.FS, "stripe"); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
 	return emu
@@ -230,7 +230,7 @@ func newSeededEmulator(t *testing.T, opts stripeemu.Options) *stripeemu.Emulator
 
 func serviceEnv(t *testing.T, stripeURL string) map[string]string {
 	t.Helper()
-	cross, err := testdata.FS.ReadFile("crosssells.json")
+	cross, err := fixtures.FS.ReadFile("crosssells.json")
 	if err != nil {
 		t.Fatal(err)
 	}

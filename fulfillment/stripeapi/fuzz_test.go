@@ -14,18 +14,18 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
-	"github.com/fulfillmentd/fulfillmentd/testdata"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
 )
 
-// fixtures are the sessions and line items of testdata/stripe/*.json.
-func fixtures(f *testing.F) (sessions []json.RawMessage, lineItems []json.RawMessage) {
+// fixtureSeeds are the sessions and line items of fixtures.FS stripe/*.json.
+func fixtureSeeds(f *testing.F) (sessions []json.RawMessage, lineItems []json.RawMessage) {
 	f.Helper()
-	names, err := fs.Glob(testdata.FS, path.Join("stripe", "*.json"))
+	names, err := fs.Glob(fixtures.FS, path.Join("stripe", "*.json"))
 	if err != nil || len(names) == 0 {
 		f.Fatalf("fixtures: %v (%d files)", err, len(names))
 	}
 	for _, name := range names {
-		data, err := fs.ReadFile(testdata.FS, name)
+		data, err := fs.ReadFile(fixtures.FS, name)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -51,7 +51,7 @@ func fixtures(f *testing.F) (sessions []json.RawMessage, lineItems []json.RawMes
 // Seeds: every fixture session wrapped as each event type, and
 // testdata/fuzz/FuzzDecodeEvent.
 func FuzzDecodeEvent(f *testing.F) {
-	sessions, _ := fixtures(f)
+	sessions, _ := fixtureSeeds(f)
 	types := []string{fulfillment.EventSessionCompleted, fulfillment.EventSessionAsyncPaymentSucceed,
 		fulfillment.EventSessionAsyncPaymentFailed, "checkout.session.expired", "customer.created"}
 	for i, s := range sessions {
@@ -99,7 +99,7 @@ func FuzzDecodeEvent(f *testing.F) {
 //
 // Seeds: the fixtures' line items and testdata/fuzz/FuzzLineItemsToOrder.
 func FuzzLineItemsToOrder(f *testing.F) {
-	_, lineItems := fixtures(f)
+	_, lineItems := fixtureSeeds(f)
 	for _, li := range lineItems {
 		f.Add([]byte(li))
 	}
