@@ -69,3 +69,25 @@ func TestFlagErrorsStillFail(t *testing.T) {
 		}
 	}
 }
+
+// TestInProcessConfigValidated: demo and loadtest build their in-process
+// instance's config through serve's settings, so a bad override fails as
+// it would for serve.
+func TestInProcessConfigValidated(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"loadtest", "--events", "1", "--webhook-secret", "not-a-secret"}, "each secret must start with whsec_"},
+		{[]string{"loadtest", "--events", "1", "--stripe-max-rps", "-1"}, "STRIPE_MAX_RPS"},
+		{[]string{"demo", "--exit", "--addr", "nope"}, "FULFILLMENT_ADDR: want host:port"},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		err := run(context.Background(), tt.args, envFunc(nil), &out, &out)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: err %v, want %q", tt.args, err, tt.want)
+		}
+	}
+}

@@ -248,6 +248,14 @@ func serveConfig(name string, args []string, e env) (config, error) {
 	return parseSettings(newFlags(name, "", e), settingsForRole(settings(), roleIn(args, e.getenv)), args, e)
 }
 
+// configFrom builds an in-process instance's config (demo, loadtest) the way
+// serve builds its own, from vars alone: not the process environment, no
+// flags. Every default and every rule of serve's settings applies.
+func configFrom(vars map[string]string) (config, error) {
+	e := env{getenv: func(k string) string { return vars[k] }, stdout: io.Discard, stderr: io.Discard}
+	return parseSettings(newFlags("config", "", e), settingsForRole(settings(), roleIn(nil, e.getenv)), nil, e)
+}
+
 // pick selects the settings a command needs, by environment variable: those
 // in required must be set, the others keep their defaults. Commands other
 // than serve load their configuration with pick and parseSettings, so every

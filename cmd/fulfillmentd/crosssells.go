@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -249,11 +247,7 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 
 // demoCrossSellsReport prints "fulfillmentd cross-sells report --since all"
 // for the demo's database, read-only beside the running service.
-func demoCrossSellsReport(ctx context.Context, dataDir string, crossSellsJSON []byte, stdout, stderr io.Writer) error {
-	path := filepath.Join(dataDir, "crosssells.json")
-	if err := os.WriteFile(path, crossSellsJSON, 0o600); err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
+func demoCrossSellsReport(ctx context.Context, dataDir, path string, stdout, stderr io.Writer) error {
 	vars := map[string]string{"FULFILLMENT_DATA_DIR": dataDir, "FULFILLMENT_CROSS_SELLS": path}
 	fmt.Fprintln(stdout, "\n$ fulfillmentd cross-sells report --since all")
 	return crossSellsReport(ctx, []string{"--since", "all"}, env{getenv: func(k string) string { return vars[k] }, stdout: stdout, stderr: stderr, now: time.Now})

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -64,22 +65,24 @@ func demo(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	crossSells, err := fulfillment.ParseCrossSells(crossSellsJSON)
-	if err != nil {
-		return err
+	crossSellsPath := filepath.Join(dir, "crosssells.json")
+	if err := os.WriteFile(crossSellsPath, crossSellsJSON, 0o600); err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
 	secret, token := "whsec_demo_"+randomHex(16), "demo_"+randomHex(16)
-	cfg := config{
-		StripeSecretKey: "sk_test_demo",
-		WebhookSecrets:  []string{secret},
-		StripeAPIBase:   "http://" + emuLn.Addr().String(),
-		DataDir:         dir,
-		Addr:            *addr,
-		APITokens:       []apiToken{{Name: "default", Token: token}},
-		Workers:         8,
-		StripeMaxRPS:    20,
-		CrossSells:      crossSells,
-		Tolerance:       stripeevent.DefaultTolerance,
+	cfg, err := configFrom(map[string]string{
+		"STRIPE_SECRET_KEY":       "sk_test_demo",
+		"STRIPE_WEBHOOK_SECRET":   secret,
+		"STRIPE_API_BASE":         "http://" + emuLn.Addr().String(),
+		"FULFILLMENT_DATA_DIR":    dir,
+		"FULFILLMENT_ADDR":        *addr,
+		"FULFILLMENT_API_TOKEN":   token, // a bare token is named default
+		"FULFILLMENT_WORKERS":     "8",
+		"STRIPE_MAX_RPS":          "20",
+		"FULFILLMENT_CROSS_SELLS": crossSellsPath,
+	})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
 	a, err := start(ctx, cfg, log)
 	var opErr *net.OpError
@@ -166,7 +169,7 @@ func demo(ctx context.Context, args []string, e env) error {
 	}
 	fmt.Fprintf(stdout, "\nOrders recorded (%d Stripe API requests in all):\n\n", a.stripe.Requests())
 	printOrders(stdout, orders)
-	if err := demoCrossSellsReport(ctx, dir, crossSellsJSON, stdout, stderr); err != nil {
+	if err := demoCrossSellsReport(ctx, dir, crossSellsPath, stdout, stderr); err != nil {
 		return err
 	}
 

@@ -39,7 +39,7 @@ type loadOptions struct {
 	faults               stripeemu.Faults
 	mix                  mixOptions
 	workers              int
-	natsSync             time.Duration
+	natsSync             string // FULFILLMENT_NATS_SYNC of the in-process instance
 	timeout              time.Duration
 }
 
@@ -79,11 +79,10 @@ func loadtest(ctx context.Context, args []string, e env) error {
 	if err := parseFlags(fs, args, e); err != nil {
 		return err
 	}
-	var cfg config
-	if err := parseSetting(&cfg, "FULFILLMENT_NATS_SYNC", syncMode); err != nil {
+	if err := parseSetting(&config{}, "FULFILLMENT_NATS_SYNC", syncMode); err != nil {
 		return fmt.Errorf("--nats-sync: %w", err)
 	}
-	o.natsSync = cfg.NATSSyncInterval
+	o.natsSync = syncMode
 	o.maxRPSKnown = o.target == ""
 	fs.Visit(func(f *flag.Flag) { o.maxRPSKnown = o.maxRPSKnown || f.Name == "stripe-max-rps" })
 	if o.events < 1 || o.conns < 1 || o.items < 1 || o.items > 100 || o.workers < 1 {
@@ -130,11 +129,14 @@ func runLoad(ctx context.Context, o loadOptions, stdout, stderr io.Writer) error
 		}
 		defer os.RemoveAll(dir)
 		o.token = "load_" + randomHex(16)
-		cfg := config{
-			StripeSecretKey: "sk_test_load", WebhookSecrets: []string{o.secret}, StripeAPIBase: emuURL,
-			DataDir: filepath.Join(dir, "data"), Addr: "127.0.0.1:0", Workers: o.workers, StripeMaxRPS: o.maxRPS,
-			APITokens: []apiToken{{Name: "loadtest", Token: o.token}}, Tolerance: stripeevent.DefaultTolerance,
-			NATSSyncInterval: o.natsSync,
+		cfg, err := configFrom(map[string]string{
+			"STRIPE_SECRET_KEY": "sk_test_load", "STRIPE_WEBHOOK_SECRET": o.secret, "STRIPE_API_BASE": emuURL,
+			"FULFILLMENT_DATA_DIR": filepath.Join(dir, "data"), "FULFILLMENT_ADDR": "127.0.0.1:0",
+			"FULFILLMENT_WORKERS": strconv.Itoa(o.workers), "STRIPE_MAX_RPS": strconv.FormatFloat(o.maxRPS, 'g', -1, 64),
+			"FULFILLMENT_API_TOKEN": "loadtest:" + o.token, "FULFILLMENT_NATS_SYNC": o.natsSync,
+		})
+		if err != nil {
+			return fmt.Errorf("in-process instance: %w", err)
 		}
 		started := time.Now()
 		a, err := start(ctx, cfg, newLogger(stderr, "text", "error"))
