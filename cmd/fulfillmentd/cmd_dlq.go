@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -135,19 +134,6 @@ func splitArgs(fs *flag.FlagSet, args []string) (flags, positional []string) {
 		}
 	}
 	return flags, positional
-}
-
-// openExisting opens the database of cfg's data dir, which must exist: a
-// CLI command never creates an empty one in a mistyped directory.
-func openExisting(ctx context.Context, cfg config, readOnly bool) (*store.DB, error) {
-	path := cfg.dbPath()
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("no database at %s (is FULFILLMENT_DATA_DIR or --data-dir right?): %w", path, err)
-	}
-	if readOnly {
-		return store.OpenReadOnly(ctx, path)
-	}
-	return store.Open(ctx, path)
 }
 
 // deadLetterJSON is a dead letter as --json prints it.

@@ -43,21 +43,6 @@ func ordersCommand(ctx context.Context, args []string, e env) error {
 	}, args, e)
 }
 
-// openOrders reads the settings the orders commands share (the data
-// directory, with serve's flag and variable) after fs's own flags, and opens
-// the database read-only.
-func openOrders(ctx context.Context, fs *flag.FlagSet, args []string, e env) (*store.DB, error) {
-	cfg, err := parseSettings(fs, pick(settings(), nil, "FULFILLMENT_DATA_DIR"), args, e)
-	if err != nil {
-		return nil, err
-	}
-	db, err := store.OpenReadOnly(ctx, cfg.dbPath())
-	if err != nil {
-		return nil, fmt.Errorf("%w (is FULFILLMENT_DATA_DIR or --data-dir the directory serve uses?)", err)
-	}
-	return db, nil
-}
-
 // feedFilter is the --status and --since of list and export.
 type feedFilter struct {
 	status, since string
@@ -83,6 +68,34 @@ func (f feedFilter) params(now func() time.Time) (fulfillment.ListParams, error)
 	return p, nil
 }
 
+// feed is what list and export share: the read-only database and the
+// feed's parameters from --status and --since, and --format.
+type feed struct {
+	db     *store.DB
+	params fulfillment.ListParams
+	format string
+}
+
+// openFeed parses the flags of list or export (--status, --since, --format
+// with its default and usage, and the data directory) and opens the feed.
+func openFeed(ctx context.Context, name, format, formatUsage string, args []string, e env) (feed, error) {
+	fs := newFlags(name, "", e)
+	var filter feedFilter
+	filter.register(fs)
+	f := feed{}
+	fs.StringVar(&f.format, "format", format, formatUsage)
+	db, err := openOrders(ctx, fs, args, e)
+	if err != nil {
+		return feed{}, err
+	}
+	if f.params, err = filter.params(e.now); err != nil {
+		db.Close()
+		return feed{}, err
+	}
+	f.db = db
+	return f, nil
+}
+
 // eachPage calls f with every page of the feed p selects, oldest first.
 func eachPage(ctx context.Context, db *store.DB, p fulfillment.ListParams, f func([]fulfillment.Order) error) error {
 	for {
@@ -101,22 +114,14 @@ func eachPage(ctx context.Context, db *store.DB, p fulfillment.ListParams, f fun
 }
 
 func ordersList(ctx context.Context, args []string, e env) error {
-	fs := newFlags("orders list", "", e)
-	stdout := e.stdout
-	var filter feedFilter
-	filter.register(fs)
-	format := fs.String("format", "table", "output: table, json or csv")
-	db, err := openOrders(ctx, fs, args, e)
+	f, err := openFeed(ctx, "orders list", "table", "output: table, json or csv", args, e)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	p, err := filter.params(e.now)
-	if err != nil {
-		return err
-	}
+	defer f.db.Close()
+	db, p, stdout := f.db, f.params, e.stdout
 
-	switch *format {
+	switch f.format {
 	case "table":
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ORDER\tCHECKOUT SESSION\tSTATUS\tPAYMENT\tUNITS\tSHIPPED\tTOTAL\tCUSTOMER\tUPDATED (UTC)")
@@ -163,7 +168,7 @@ func ordersList(ctx context.Context, args []string, e env) error {
 		w.Flush()
 		return w.Error()
 	}
-	return fmt.Errorf("--format %q: want table, json or csv", *format)
+	return fmt.Errorf("--format %q: want table, json or csv", f.format)
 }
 
 func ordersShow(ctx context.Context, args []string, e env) error {
@@ -272,21 +277,13 @@ var exportColumns = []string{
 }
 
 func ordersExport(ctx context.Context, args []string, e env) error {
-	fs := newFlags("orders export", "", e)
-	stdout := e.stdout
-	var filter feedFilter
-	filter.register(fs)
-	format := fs.String("format", "", "output: csv (one row per line item) or ndjson (one order per line); required")
-	db, err := openOrders(ctx, fs, args, e)
+	f, err := openFeed(ctx, "orders export", "", "output: csv (one row per line item) or ndjson (one order per line); required", args, e)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	p, err := filter.params(e.now)
-	if err != nil {
-		return err
-	}
-	switch *format {
+	defer f.db.Close()
+	db, p, stdout := f.db, f.params, e.stdout
+	switch f.format {
 	case "ndjson":
 		enc := json.NewEncoder(stdout) // one compact value per line
 		return eachPage(ctx, db, p, func(orders []fulfillment.Order) error {
@@ -315,7 +312,7 @@ func ordersExport(ctx context.Context, args []string, e env) error {
 		w.Flush()
 		return w.Error()
 	}
-	return fmt.Errorf("--format %q: want csv or ndjson", *format)
+	return fmt.Errorf("--format %q: want csv or ndjson", f.format)
 }
 
 // exportRows is one row per line item of o (one row with empty line columns
