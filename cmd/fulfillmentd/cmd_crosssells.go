@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/store"
 )
 
@@ -55,13 +54,7 @@ func crossSellsCheck(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return fmt.Errorf("cross-sells check: %w", err)
 	}
-	client := stripeapi.New(stripeapi.Config{
-		SecretKey:  cfg.StripeSecretKey,
-		BaseURL:    cfg.StripeAPIBase,
-		MaxRPS:     cfg.StripeMaxRPS,
-		HTTPClient: cfg.stripeHTTPClient(),
-		Log:        newLogger(e.stderr, cfg.LogFormat, cfg.LogLevel),
-	})
+	client := cfg.stripeClient(newLogger(e.stderr, cfg.LogFormat, cfg.LogLevel), nil)
 	catalog := make(map[string]*fulfillment.Product)
 	for _, id := range cfg.CrossSells.Products() {
 		p, err := client.Product(ctx, id)

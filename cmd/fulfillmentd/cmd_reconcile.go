@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 )
 
 const reconcileUsage = `Usage:
@@ -47,13 +46,7 @@ func reconcile(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	defer db.Close()
-	client := stripeapi.New(stripeapi.Config{
-		SecretKey:  cfg.StripeSecretKey,
-		BaseURL:    cfg.StripeAPIBase,
-		MaxRPS:     cfg.StripeMaxRPS,
-		HTTPClient: cfg.stripeHTTPClient(),
-		Log:        newLogger(stderr, cfg.LogFormat, cfg.LogLevel),
-	})
+	client := cfg.stripeClient(newLogger(stderr, cfg.LogFormat, cfg.LogLevel), nil)
 
 	verb := "queued"
 	if *dryRun {

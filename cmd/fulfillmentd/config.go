@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/worker"
 )
@@ -415,6 +417,17 @@ func (c config) stripeHTTPClient() *http.Client {
 		return nil
 	}
 	return &http.Client{Timeout: c.StripeTimeout}
+}
+
+// stripeClient is the Stripe API client of c's settings, logging to log. m
+// (nil outside serve) instruments it: request metrics and limiter waits.
+func (c config) stripeClient(log *slog.Logger, m *metrics) *stripeapi.Client {
+	sc := stripeapi.Config{SecretKey: c.StripeSecretKey, BaseURL: c.StripeAPIBase, MaxRPS: c.StripeMaxRPS,
+		HTTPClient: c.stripeHTTPClient(), Log: log}
+	if m != nil {
+		sc.HTTPClient, sc.OnWait = m.stripeClient(sc.HTTPClient), m.limiterWaited
+	}
+	return stripeapi.New(sc)
 }
 
 // parseSetting applies one setting's parser, by environment variable name,
