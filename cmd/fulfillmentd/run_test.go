@@ -356,14 +356,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Exactly one order per session in the feed, however often delivered.
-	var page orderList
-	if code := svc.get(t, "/v1/orders?limit=500", &page); code != http.StatusOK {
-		t.Fatalf("/v1/orders = %d", code)
-	}
-	seen := map[string]int{}
-	for _, o := range page.Orders {
-		seen[o.CheckoutSessionID]++
-	}
+	seen, page := ordersPerSession(t, svc)
 	for _, id := range sessions {
 		if seen[id] != 1 {
 			t.Errorf("%s appears %d times in the feed", id, seen[id])
@@ -420,4 +413,19 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// ordersPerSession counts the orders of each Checkout Session in svc's feed
+// (its first page of up to 500 orders, also returned).
+func ordersPerSession(t *testing.T, svc *service) (map[string]int, orderList) {
+	t.Helper()
+	var page orderList
+	if code := svc.get(t, "/v1/orders?limit=500", &page); code != http.StatusOK {
+		t.Fatalf("/v1/orders = %d", code)
+	}
+	seen := map[string]int{}
+	for _, o := range page.Orders {
+		seen[o.CheckoutSessionID]++
+	}
+	return seen, page
 }
