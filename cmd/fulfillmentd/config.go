@@ -480,3 +480,100 @@ func (c config) natsProblems() []error {
 	}
 	return out
 }
+
+// Roles of serve. One process can do everything (all: the default, with the
+// embedded broker or an external one), or the work is split for scale-out:
+// receivers (stateless, on as many machines as needed) publish verified
+// webhooks to an external NATS cluster, and one worker process owns the
+// SQLite database, runs the workers, the relays and the warehouse API.
+const (
+	roleAll      = "all"
+	roleReceiver = "receiver"
+	roleWorker   = "worker"
+)
+
+func parseRole(c *config, v string) error {
+	switch v {
+	case roleAll, roleReceiver, roleWorker:
+		c.Role = v
+		return nil
+	}
+	return errors.New("want all, receiver or worker")
+}
+
+// works reports whether the role runs the workers and owns the database.
+func (c config) works() bool { return c.Role != roleReceiver }
+
+// checkRole refuses a split role with the embedded broker: no other process
+// can reach it (it listens on no port), so a receiver's events would never
+// reach a worker.
+func (c config) checkRole() error {
+	if c.Role != roleAll && c.Role != "" && c.NATSURL == "" {
+		return fmt.Errorf("--role %s needs an external NATS (NATS_URL): the embedded broker serves its own process only; "+
+			"run receivers and one worker against a NATS server or cluster, or --role all", c.Role)
+	}
+	return nil
+}
+
+// roleIn reads the role from args (--role X, --role=X) or FULFILLMENT_ROLE,
+// ahead of the full parse, since what a role requires depends on it. The
+// full parse validates it.
+func roleIn(args []string, getenv func(string) string) string {
+	role := getenv("FULFILLMENT_ROLE")
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "role" {
+			continue
+		}
+		if hasValue {
+			role = value
+		} else if i+1 < len(args) {
+			role = args[i+1]
+		}
+	}
+	return strings.TrimSpace(role)
+}
+
+// settingsForRole drops the requirements a role does not have: a receiver
+// never calls Stripe's API (no secret key on the edge machines). A worker
+// needs the webhook secrets too: it verifies every stream message's
+// Stripe-Signature again.
+func settingsForRole(all []setting, role string) []setting {
+	for i := range all {
+		if role == roleReceiver && all[i].env == "STRIPE_SECRET_KEY" {
+			all[i].required = false
+		}
+	}
+	return all
+}
+
+// parseEvery reads --reconcile-every: a duration of at least 1s.
+func parseEvery(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second {
+		return 0, errors.New("want a duration of at least 1s, such as 15m")
+	}
+	return d, nil
+}
+
+// parseWindow reads a look-back window: a Go duration (72h) or whole days
+// (3d), longer than zero. These are parseSince's relative forms; a window
+// takes no date, time or "all".
+func parseWindow(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.Atoi(days); err != nil || n < 1 {
+			return 0, fmt.Errorf("%q: want a whole number of days such as 3d", v)
+		}
+	} else if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q: want a duration such as 72h or 3d", v)
+	}
+	ref := time.Unix(0, 0).UTC()
+	since, err := parseSince(v, ref)
+	if err != nil {
+		return 0, err
+	}
+	return ref.Sub(since), nil
+}
