@@ -17,8 +17,8 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
 	"github.com/fulfillmentd/fulfillmentd/store"
-	"github.com/fulfillmentd/fulfillmentd/testdata"
 )
 
 // lifecycle is the payment lifecycle wired with real parts: the Processor,
@@ -40,7 +40,7 @@ func newLifecycle(t *testing.T) *lifecycle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	raw, err := testdata.FS.ReadFile("crosssells.json")
+	raw, err := fixtures.FS.ReadFile("crosssells.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func newLifecycle(t *testing.T) *lifecycle {
 // session adds a copy of a fixture session under a new id and returns it.
 func (l *lifecycle) session(t *testing.T, fixture string) string {
 	t.Helper()
-	data, err := testdata.FS.ReadFile("stripe/" + fixture + ".json")
+	data, err := fixtures.FS.ReadFile("stripe/" + fixture + ".json")
 	if err != nil {
 		t.Fatal(err)
 	}

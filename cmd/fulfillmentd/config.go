@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/httpapi"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/worker/broker"
 )
@@ -238,9 +240,20 @@ func settings() []setting {
 // loadConfig reads every setting from flags (first) or the environment, and
 // reports every missing or invalid one in a single error.
 func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return parseSettings(fs, settingsForRole(settings(), roleIn(args, getenv)), args, getenv)
+	return serveConfig(name, args, env{getenv: getenv, stdout: stderr, stderr: stderr})
+}
+
+// serveConfig is loadConfig for a command's env: -h prints the settings on stdout.
+func serveConfig(name string, args []string, e env) (config, error) {
+	return parseSettings(newFlags(name, "", e), settingsForRole(settings(), roleIn(args, e.getenv)), args, e)
+}
+
+// configFrom builds an in-process instance's config (demo, loadtest) the way
+// serve builds its own, from vars alone: not the process environment, no
+// flags. Every default and every rule of serve's settings applies.
+func configFrom(vars map[string]string) (config, error) {
+	e := env{getenv: func(k string) string { return vars[k] }, stdout: io.Discard, stderr: io.Discard}
+	return parseSettings(newFlags("config", "", e), settingsForRole(settings(), roleIn(nil, e.getenv)), nil, e)
 }
 
 // pick selects the settings a command needs, by environment variable: those
@@ -266,16 +279,17 @@ func pick(all []setting, required []string, optional ...string) []setting {
 // parseSettings registers a flag for each of the settings on fs (beside any
 // flags of the command's own), parses args, and reads each setting from its
 // flag or the environment, reporting every missing or invalid one at once.
-func parseSettings(fs *flag.FlagSet, all []setting, args []string, getenv func(string) string) (config, error) {
+func parseSettings(fs *flag.FlagSet, all []setting, args []string, e env) (config, error) {
+	getenv := e.getenv
 	flags := make(map[string]*string, len(all))
 	for _, s := range all {
 		usage := s.usage + " (env " + s.env + ")"
-		flags[s.flag] = fs.String(s.flag, "", usage)
+		flags[s.flag] = fs.String(s.flag, s.def, usage) // the default is shown by -h; a setting reads the flag only when it is set
 		if s.secret {
 			flags[s.flag+"-file"] = fs.String(s.flag+"-file", "", "file holding "+s.env+" (env "+s.env+"_FILE)")
 		}
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, e); err != nil {
 		return config{}, err
 	}
 	if fs.NArg() > 0 {
@@ -403,6 +417,17 @@ func (c config) stripeHTTPClient() *http.Client {
 	return &http.Client{Timeout: c.StripeTimeout}
 }
 
+// stripeClient is the Stripe API client of c's settings, logging to log. m
+// (nil outside serve) instruments it: request metrics and limiter waits.
+func (c config) stripeClient(log *slog.Logger, m *metrics) *stripeapi.Client {
+	sc := stripeapi.Config{SecretKey: c.StripeSecretKey, BaseURL: c.StripeAPIBase, MaxRPS: c.StripeMaxRPS,
+		HTTPClient: c.stripeHTTPClient(), Log: log}
+	if m != nil {
+		sc.HTTPClient, sc.OnWait = m.stripeClient(sc.HTTPClient), m.limiterWaited
+	}
+	return stripeapi.New(sc)
+}
+
 // parseSetting applies one setting's parser, by environment variable name,
 // for commands that take a single setting as their own flag.
 func parseSetting(cfg *config, env, v string) error {
@@ -452,4 +477,101 @@ func (c config) natsProblems() []error {
 		out = append(out, errors.New("NATS_CREDS, NATS_NKEY, NATS_CA, NATS_CERT and NATS_KEY apply to NATS_URL, which is not set (the embedded broker needs none)"))
 	}
 	return out
+}
+
+// Roles of serve. One process can do everything (all: the default, with the
+// embedded broker or an external one), or the work is split for scale-out:
+// receivers (stateless, on as many machines as needed) publish verified
+// webhooks to an external NATS cluster, and one worker process owns the
+// SQLite database, runs the workers, the relays and the warehouse API.
+const (
+	roleAll      = "all"
+	roleReceiver = "receiver"
+	roleWorker   = "worker"
+)
+
+func parseRole(c *config, v string) error {
+	switch v {
+	case roleAll, roleReceiver, roleWorker:
+		c.Role = v
+		return nil
+	}
+	return errors.New("want all, receiver or worker")
+}
+
+// works reports whether the role runs the workers and owns the database.
+func (c config) works() bool { return c.Role != roleReceiver }
+
+// checkRole refuses a split role with the embedded broker: no other process
+// can reach it (it listens on no port), so a receiver's events would never
+// reach a worker.
+func (c config) checkRole() error {
+	if c.Role != roleAll && c.Role != "" && c.NATSURL == "" {
+		return fmt.Errorf("--role %s needs an external NATS (NATS_URL): the embedded broker serves its own process only; "+
+			"run receivers and one worker against a NATS server or cluster, or --role all", c.Role)
+	}
+	return nil
+}
+
+// roleIn reads the role from args (--role X, --role=X) or FULFILLMENT_ROLE,
+// ahead of the full parse, since what a role requires depends on it. The
+// full parse validates it.
+func roleIn(args []string, getenv func(string) string) string {
+	role := getenv("FULFILLMENT_ROLE")
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "role" {
+			continue
+		}
+		if hasValue {
+			role = value
+		} else if i+1 < len(args) {
+			role = args[i+1]
+		}
+	}
+	return strings.TrimSpace(role)
+}
+
+// settingsForRole drops the requirements a role does not have: a receiver
+// never calls Stripe's API (no secret key on the edge machines). A worker
+// needs the webhook secrets too: it verifies every stream message's
+// Stripe-Signature again.
+func settingsForRole(all []setting, role string) []setting {
+	for i := range all {
+		if role == roleReceiver && all[i].env == "STRIPE_SECRET_KEY" {
+			all[i].required = false
+		}
+	}
+	return all
+}
+
+// parseEvery reads --reconcile-every: a duration of at least 1s.
+func parseEvery(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second {
+		return 0, errors.New("want a duration of at least 1s, such as 15m")
+	}
+	return d, nil
+}
+
+// parseWindow reads a look-back window: a Go duration (72h) or whole days
+// (3d), longer than zero. These are parseSince's relative forms; a window
+// takes no date, time or "all".
+func parseWindow(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.Atoi(days); err != nil || n < 1 {
+			return 0, fmt.Errorf("%q: want a whole number of days such as 3d", v)
+		}
+	} else if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q: want a duration such as 72h or 3d", v)
+	}
+	ref := time.Unix(0, 0).UTC()
+	since, err := parseSince(v, ref)
+	if err != nil {
+		return 0, err
+	}
+	return ref.Sub(since), nil
 }

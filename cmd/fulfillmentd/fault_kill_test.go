@@ -118,18 +118,5 @@ func TestFaultKill(t *testing.T) {
 	if nKills != kills {
 		t.Errorf("killed %d times, want %d", nKills, kills)
 	}
-	if lost != 0 || dups != 0 {
-		for _, p := range gens {
-			t.Log(p.logs())
-		}
-		t.Fatalf("lost %d, duplicated %d", lost, dups)
-	}
-	for id, n := range l.lineItems {
-		if n != items {
-			t.Errorf("%s: %d line items, want %d", id, n, items)
-		}
-	}
-	if len(l.dead) != 0 {
-		t.Errorf("dead letters: %v", l.dead)
-	}
+	l.mustBeExactlyOnce(t, lost, dups, items, gens)
 }

@@ -168,20 +168,7 @@ func TestFaultKillRecovery(t *testing.T) {
 		nSessions, len(ackedIDs), sender.attempts.Load(), sender.connErrs.Load(), kills, lastKill.Round(time.Millisecond),
 		len(atReady.orders), len(stranded), first.Round(time.Millisecond), redelivered.Round(time.Millisecond), strandedOrdered.Round(time.Millisecond),
 		lastOrder.Round(time.Millisecond), lost, dups, len(l.dead), emu.Requests(), faults.Error5xx, faults.LockTimeout)
-	if lost != 0 || dups != 0 {
-		for _, p := range gens {
-			t.Log(p.logs())
-		}
-		t.Fatalf("lost %d, duplicated %d", lost, dups)
-	}
-	for id, n := range l.lineItems {
-		if n != items {
-			t.Errorf("%s: %d line items, want %d", id, n, items)
-		}
-	}
-	if len(l.dead) != 0 {
-		t.Errorf("dead letters: %v", l.dead)
-	}
+	l.mustBeExactlyOnce(t, lost, dups, items, gens)
 	// A bound far above the 5 s target and below the old 60 s stall.
 	if len(atReady.orders) < len(ackedIDs) && (first < 0 || first > 30*time.Second) {
 		t.Errorf("the last process wrote its first order %s after it was ready, want well within 30 s", first)

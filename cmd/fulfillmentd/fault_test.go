@@ -397,6 +397,27 @@ func (l ledger) tally(acked []string, items int) (lost, duplicates int) {
 	return lost, duplicates
 }
 
+// mustBeExactlyOnce fails the test unless tally found nothing lost or
+// duplicated (showing each process's logs then), every order has its items
+// line items, and nothing is dead-lettered.
+func (l ledger) mustBeExactlyOnce(t *testing.T, lost, dups, items int, gens []*proc) {
+	t.Helper()
+	if lost != 0 || dups != 0 {
+		for _, p := range gens {
+			t.Log(p.logs())
+		}
+		t.Fatalf("lost %d, duplicated %d", lost, dups)
+	}
+	for id, n := range l.lineItems {
+		if n != items {
+			t.Errorf("%s: %d line items, want %d", id, n, items)
+		}
+	}
+	if len(l.dead) != 0 {
+		t.Errorf("dead letters: %v", l.dead)
+	}
+}
+
 // waitOrders polls the SQLite file until every session has an order, or
 // timeout.
 func waitOrders(t *testing.T, path string, sessions []string, timeout time.Duration) ledger {

@@ -6,10 +6,8 @@ import "github.com/prometheus/client_golang/prometheus"
 // requests refused for their bearer token (missing_token, unknown_token).
 // Bad webhook signatures are fulfillmentd_webhooks_total{outcome="bad_signature"}.
 func newUnauthorized(reg *prometheus.Registry) *prometheus.CounterVec {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "fulfillmentd_api_unauthorized_total",
-		Help: "Warehouse API requests refused for their bearer token, by reason: missing_token, unknown_token.",
-	}, []string{"reason"})
+	c := counters("fulfillmentd_api_unauthorized_total",
+		"Warehouse API requests refused for their bearer token, by reason: missing_token, unknown_token.", "reason")
 	reg.MustRegister(c)
 	return c
 }

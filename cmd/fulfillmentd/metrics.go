@@ -39,47 +39,45 @@ func newMetrics() *metrics {
 	reg := prometheus.NewRegistry()
 	m := &metrics{
 		reg: reg,
-		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "fulfillmentd_webhooks_total",
-			Help: "Stripe webhook deliveries by outcome: accepted, duplicate, ignored, expired, bad_signature, bad_request, too_large, unsupported_media_type, unavailable.",
-		}, []string{"outcome"}),
-		webhookSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "fulfillmentd_webhook_duration_seconds",
-			Help:    "Time to verify a webhook and make it durable on the broker (accepted and duplicate deliveries).",
-			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 5},
-		}),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "fulfillmentd_events_processed_total",
-			Help: "Events processed by the workers, by outcome: created, updated, unchanged, duplicate, transient_error, permanent_error.",
-		}, []string{"outcome"}),
-		eventSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "fulfillmentd_event_processing_duration_seconds",
-			Help:    "Time to process one event: Stripe calls and the SQLite commit.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
-		}),
-		stripeRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "fulfillmentd_stripe_requests_total",
-			Help: "Stripe API requests by endpoint and HTTP status (status \"error\": no answer).",
-		}, []string{"endpoint", "status"}),
-		stripeSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "fulfillmentd_stripe_request_duration_seconds",
-			Help:    "Stripe API request latency by endpoint.",
-			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
-		}, []string{"endpoint"}),
-		stripeAuth: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "fulfillmentd_stripe_auth_errors_total",
-			Help: "Stripe API answers 401 (API key invalid or revoked) and 403 (key lacks a permission) by status: check STRIPE_SECRET_KEY. Alert on any increase.",
-		}, []string{"status"}),
-		limiterWait: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "fulfillmentd_stripe_rate_limiter_wait_seconds",
-			Help:    "Time requests waited for the shared Stripe rate limiter (STRIPE_MAX_RPS).",
-			Buckets: prometheus.ExponentialBuckets(0.001, 3, 10),
-		}),
+		webhooks: counters("fulfillmentd_webhooks_total",
+			"Stripe webhook deliveries by outcome: accepted, duplicate, ignored, expired, bad_signature, bad_request, too_large, unsupported_media_type, unavailable.", "outcome"),
+		webhookSeconds: histogram("fulfillmentd_webhook_duration_seconds",
+			"Time to verify a webhook and make it durable on the broker (accepted and duplicate deliveries).",
+			[]float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 5}),
+		events: counters("fulfillmentd_events_processed_total",
+			"Events processed by the workers, by outcome: created, updated, unchanged, duplicate, transient_error, permanent_error.", "outcome"),
+		eventSeconds: histogram("fulfillmentd_event_processing_duration_seconds",
+			"Time to process one event: Stripe calls and the SQLite commit.",
+			prometheus.ExponentialBuckets(0.001, 2.5, 12)),
+		stripeRequests: counters("fulfillmentd_stripe_requests_total",
+			"Stripe API requests by endpoint and HTTP status (status \"error\": no answer).", "endpoint", "status"),
+		stripeSeconds: histograms("fulfillmentd_stripe_request_duration_seconds",
+			"Stripe API request latency by endpoint.",
+			prometheus.ExponentialBuckets(0.01, 2, 12), "endpoint"),
+		stripeAuth: counters("fulfillmentd_stripe_auth_errors_total",
+			"Stripe API answers 401 (API key invalid or revoked) and 403 (key lacks a permission) by status: check STRIPE_SECRET_KEY. Alert on any increase.", "status"),
+		limiterWait: histogram("fulfillmentd_stripe_rate_limiter_wait_seconds",
+			"Time requests waited for the shared Stripe rate limiter (STRIPE_MAX_RPS).",
+			prometheus.ExponentialBuckets(0.001, 3, 10)),
 	}
 	reg.MustRegister(m.webhooks, m.webhookSeconds, m.events, m.eventSeconds, m.stripeRequests, m.stripeSeconds, m.stripeAuth, m.limiterWait,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.unauthorized = newUnauthorized(reg)
 	return m
+}
+
+// histogram, histograms and counters are the constructors of the metrics
+// above: name, help, buckets or labels.
+func histogram(name, help string, buckets []float64) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+}
+
+func histograms(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+}
+
+func counters(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 }
 
 // handler serves the registry in Prometheus' text format.

@@ -160,14 +160,7 @@ func TestDeadLetters(t *testing.T) {
 	}
 	mustCommand(t, env, []string{"dlq", "purge", "--before", "30d"}, "purged 0 dead letters")
 
-	var page orderList
-	if code := svc.get(t, "/v1/orders?limit=500", &page); code != http.StatusOK {
-		t.Fatalf("/v1/orders = %d", code)
-	}
-	seen := map[string]int{}
-	for _, o := range page.Orders {
-		seen[o.CheckoutSessionID]++
-	}
+	seen, _ := ordersPerSession(t, svc)
 	if seen["cs_test_dl_down"] != 1 || seen["cs_test_dl_up"] != 1 {
 		t.Errorf("orders per session: %v", seen)
 	}
@@ -452,14 +445,7 @@ func TestShutdownDuringBurst(t *testing.T) {
 	for _, i := range got {
 		waitOrder(t, svc, fmt.Sprintf("cs_test_burst_%03d", i), fulfillment.StatusReadyToShip)
 	}
-	var page orderList
-	if code := svc.get(t, "/v1/orders?limit=500", &page); code != http.StatusOK {
-		t.Fatalf("/v1/orders = %d", code)
-	}
-	seen := map[string]int{}
-	for _, o := range page.Orders {
-		seen[o.CheckoutSessionID]++
-	}
+	seen, _ := ordersPerSession(t, svc)
 	for id, c := range seen {
 		if c != 1 {
 			t.Errorf("%s: %d orders", id, c)

@@ -19,8 +19,8 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
-	"github.com/fulfillmentd/fulfillmentd/testdata"
 )
 
 // syncBuffer is an io.Writer safe for the program and the test at once.
@@ -222,7 +222,7 @@ func newEmulator(t *testing.T) (*stripeemu.Emulator, *httptest.Server) {
 func newSeededEmulator(t *testing.T, opts stripeemu.Options) *stripeemu.Emulator {
 	t.Helper()
 	emu := stripeemu.New(opts)
-	if err := emu.Seed(testdata.FS, "stripe"); err != nil {
+	if err := emu.Seed(fixtures.FS, "stripe"); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
 	return emu
@@ -230,7 +230,7 @@ func newSeededEmulator(t *testing.T, opts stripeemu.Options) *stripeemu.Emulator
 
 func serviceEnv(t *testing.T, stripeURL string) map[string]string {
 	t.Helper()
-	cross, err := testdata.FS.ReadFile("crosssells.json")
+	cross, err := fixtures.FS.ReadFile("crosssells.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,14 +356,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Exactly one order per session in the feed, however often delivered.
-	var page orderList
-	if code := svc.get(t, "/v1/orders?limit=500", &page); code != http.StatusOK {
-		t.Fatalf("/v1/orders = %d", code)
-	}
-	seen := map[string]int{}
-	for _, o := range page.Orders {
-		seen[o.CheckoutSessionID]++
-	}
+	seen, page := ordersPerSession(t, svc)
 	for _, id := range sessions {
 		if seen[id] != 1 {
 			t.Errorf("%s appears %d times in the feed", id, seen[id])
@@ -420,4 +413,19 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// ordersPerSession counts the orders of each Checkout Session in svc's feed
+// (its first page of up to 500 orders, also returned).
+func ordersPerSession(t *testing.T, svc *service) (map[string]int, orderList) {
+	t.Helper()
+	var page orderList
+	if code := svc.get(t, "/v1/orders?limit=500", &page); code != http.StatusOK {
+		t.Fatalf("/v1/orders = %d", code)
+	}
+	seen := map[string]int{}
+	for _, o := range page.Orders {
+		seen[o.CheckoutSessionID]++
+	}
+	return seen, page
 }

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"io"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -51,4 +55,42 @@ func printableLines(s string) string {
 		lines[i] = printable(l)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// oneLine squeezes s onto one line of at most n runes, escaped for the
+// terminal.
+func oneLine(s string, n int) string {
+	s = printable(strings.Join(strings.Fields(s), " "))
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// stamp is t in UTC, RFC 3339, for text output and CSV cells.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// plural is one for n == 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// decimal formats an amount in the currency's smallest unit in major units:
+// 1250 eur → "12.50", 500 jpy → "500".
+func decimal(amount int64, currency string) string {
+	s := money(amount, currency)
+	return s[strings.IndexByte(s, ' ')+1:]
+}
+
+// writeIndentedJSON writes v as JSON indented by two spaces, with a newline.
+func writeIndentedJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
+	}
+	return nil
 }

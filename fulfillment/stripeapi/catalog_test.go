@@ -13,13 +13,13 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
-	"github.com/fulfillmentd/fulfillmentd/testdata"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
 )
 
 func catalogEmulator(t *testing.T) (*stripeemu.Emulator, string) {
 	t.Helper()
 	emu, url := emulator(t, stripeemu.Options{}, "cs_test_digital")
-	if err := emu.SeedCatalog(testdata.FS, "catalog.json"); err != nil {
+	if err := emu.SeedCatalog(fixtures.FS, "catalog.json"); err != nil {
 		t.Fatal(err)
 	}
 	return emu, url

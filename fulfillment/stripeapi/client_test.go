@@ -19,7 +19,7 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
-	"github.com/fulfillmentd/fulfillmentd/testdata"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
 )
 
 const key = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
@@ -29,12 +29,12 @@ func emulator(t *testing.T, opts stripeemu.Options, sessions ...string) (*stripe
 	t.Helper()
 	emu := stripeemu.New(opts)
 	if len(sessions) == 0 {
-		if err := emu.Seed(testdata.FS, "stripe"); err != nil {
+		if err := emu.Seed(fixtures.FS, "stripe"); err != nil {
 			t.Fatalf("seed: %v", err)
 		}
 	}
 	for _, id := range sessions {
-		data, err := testdata.FS.ReadFile("stripe/" + id + ".json")
+		data, err := fixtures.FS.ReadFile("stripe/" + id + ".json")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +66,7 @@ func newClient(url string, mod ...func(*stripeapi.Config)) *stripeapi.Client {
 // expectation LineItems is checked against.
 func fixtureItems(t *testing.T, sessionID string) []fulfillment.LineItem {
 	t.Helper()
-	data, err := testdata.FS.ReadFile("stripe/" + sessionID + ".json")
+	data, err := fixtures.FS.ReadFile("stripe/" + sessionID + ".json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestLineItemsMapping(t *testing.T) {
 func TestFixturesMatchCrossSells(t *testing.T) {
 	t.Parallel()
 	_, url := emulator(t, stripeemu.Options{})
-	raw, err := testdata.FS.ReadFile("crosssells.json")
+	raw, err := fixtures.FS.ReadFile("crosssells.json")
 	if err != nil {
 		t.Fatal(err)
 	}

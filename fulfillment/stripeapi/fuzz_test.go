@@ -13,18 +13,18 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
-	"github.com/fulfillmentd/fulfillmentd/testdata"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
 )
 
-// fixtures are the sessions and line items of testdata/stripe/*.json.
-func fixtures(f *testing.F) (sessions []json.RawMessage, lineItems []json.RawMessage) {
+// fixtureSeeds are the sessions and line items of fixtures.FS stripe/*.json.
+func fixtureSeeds(f *testing.F) (sessions []json.RawMessage, lineItems []json.RawMessage) {
 	f.Helper()
-	names, err := fs.Glob(testdata.FS, path.Join("stripe", "*.json"))
+	names, err := fs.Glob(fixtures.FS, path.Join("stripe", "*.json"))
 	if err != nil || len(names) == 0 {
 		f.Fatalf("fixtures: %v (%d files)", err, len(names))
 	}
 	for _, name := range names {
-		data, err := fs.ReadFile(testdata.FS, name)
+		data, err := fs.ReadFile(fixtures.FS, name)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -54,7 +54,7 @@ func fixtures(f *testing.F) (sessions []json.RawMessage, lineItems []json.RawMes
 //
 // Seeds: the fixtures' line items and testdata/fuzz/FuzzLineItemsToOrder.
 func FuzzLineItemsToOrder(f *testing.F) {
-	_, lineItems := fixtures(f)
+	_, lineItems := fixtureSeeds(f)
 	for _, li := range lineItems {
 		f.Add([]byte(li))
 	}

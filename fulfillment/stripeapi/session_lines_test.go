@@ -12,7 +12,7 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
-	"github.com/fulfillmentd/fulfillmentd/testdata"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
 )
 
 // TestSessionWithLineItems reads sessions of every size in one request for
@@ -134,7 +134,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 func TestSessionWithLineItemsNotExpanded(t *testing.T) {
 	t.Parallel()
 	emu := stripeemu.New(stripeemu.Options{})
-	if err := emu.Seed(testdata.FS, "stripe"); err != nil {
+	if err := emu.Seed(fixtures.FS, "stripe"); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

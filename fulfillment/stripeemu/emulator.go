@@ -9,7 +9,7 @@
 // It serves the demo, the end-to-end tests and the load tool:
 //
 //	emu := stripeemu.New(stripeemu.Options{RateLimit: 25})
-//	if err := emu.Seed(testdata.FS, "stripe"); err != nil { ... }
+//	if err := emu.Seed(fixtures.FS, "stripe"); err != nil { ... }
 //	srv := httptest.NewServer(emu)
 //
 // An Emulator is safe for concurrent use.

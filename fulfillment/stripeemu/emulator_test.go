@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
-	"github.com/fulfillmentd/fulfillmentd/testdata"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
 )
 
 const key = "sk_test_emulator"
@@ -22,7 +22,7 @@ const key = "sk_test_emulator"
 func seeded(t *testing.T, opts stripeemu.Options) (*stripeemu.Emulator, *httptest.Server) {
 	t.Helper()
 	emu := stripeemu.New(opts)
-	if err := emu.Seed(testdata.FS, "stripe"); err != nil {
+	if err := emu.Seed(fixtures.FS, "stripe"); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
 	srv := httptest.NewServer(emu)
@@ -119,7 +119,7 @@ func TestSeedLoadsEveryFixture(t *testing.T) {
 
 func TestSeedRejectsEmptyDir(t *testing.T) {
 	t.Parallel()
-	if err := stripeemu.New(stripeemu.Options{}).Seed(testdata.FS, "nothing-here"); err == nil {
+	if err := stripeemu.New(stripeemu.Options{}).Seed(fixtures.FS, "nothing-here"); err == nil {
 		t.Fatal("Seed of a directory without fixtures: want error")
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
-	"github.com/fulfillmentd/fulfillmentd/testdata"
 )
 
 func TestBuild(t *testing.T) {
@@ -33,7 +33,7 @@ func TestBuild(t *testing.T) {
 
 	t.Run("decodes as the event it stands for", func(t *testing.T) {
 		t.Parallel()
-		data, err := fs.ReadFile(testdata.FS, "stripe/cs_test_crosssell.json")
+		data, err := fs.ReadFile(fixtures.FS, "stripe/cs_test_crosssell.json")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
-	"github.com/fulfillmentd/fulfillmentd/testdata"
 )
 
 // FuzzVerify feeds arbitrary headers and bodies to Verify. Properties:
@@ -147,13 +147,13 @@ func FuzzDecodeEvent(f *testing.F) {
 // fixtureSessions are the sessions of testdata/stripe/*.json.
 func fixtureSessions(f *testing.F) []json.RawMessage {
 	f.Helper()
-	names, err := fs.Glob(testdata.FS, path.Join("stripe", "*.json"))
+	names, err := fs.Glob(fixtures.FS, path.Join("stripe", "*.json"))
 	if err != nil || len(names) == 0 {
 		f.Fatalf("fixtures: %v (%d files)", err, len(names))
 	}
 	var sessions []json.RawMessage
 	for _, name := range names {
-		data, err := fs.ReadFile(testdata.FS, name)
+		data, err := fs.ReadFile(fixtures.FS, name)
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -39,16 +39,15 @@ type loadOptions struct {
 	faults               stripeemu.Faults
 	mix                  mixOptions
 	workers              int
-	natsSync             time.Duration
+	natsSync             string // FULFILLMENT_NATS_SYNC of the in-process instance
 	timeout              time.Duration
 }
 
 // loadtest sends signed checkout events to a fulfillmentd, as Stripe would,
 // and measures acceptance, webhook-to-order latency, Stripe API use and the
 // drain time against its floor.
-func loadtest(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func loadtest(ctx context.Context, args []string, e env) error {
+	fs := newFlags("loadtest", "", e)
 	var o loadOptions
 	var syncMode string
 	fs.IntVar(&o.events, "events", 2000, "checkout sessions to complete (one checkout.session.completed each)")
@@ -77,14 +76,13 @@ func loadtest(ctx context.Context, args []string, _ func(string) string, stdout,
 	fs.IntVar(&o.workers, "workers", 32, "in-process instance: FULFILLMENT_WORKERS")
 	fs.StringVar(&syncMode, "nats-sync", "always", "in-process instance: FULFILLMENT_NATS_SYNC (always or an interval such as 2m)")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up waiting for final order statuses after this")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, e); err != nil {
 		return err
 	}
-	var cfg config
-	if err := parseSetting(&cfg, "FULFILLMENT_NATS_SYNC", syncMode); err != nil {
+	if err := parseSetting(&config{}, "FULFILLMENT_NATS_SYNC", syncMode); err != nil {
 		return fmt.Errorf("--nats-sync: %w", err)
 	}
-	o.natsSync = cfg.NATSSyncInterval
+	o.natsSync = syncMode
 	o.maxRPSKnown = o.target == ""
 	fs.Visit(func(f *flag.Flag) { o.maxRPSKnown = o.maxRPSKnown || f.Name == "stripe-max-rps" })
 	if o.events < 1 || o.conns < 1 || o.items < 1 || o.items > 100 || o.workers < 1 {
@@ -100,7 +98,7 @@ func loadtest(ctx context.Context, args []string, _ func(string) string, stdout,
 	if o.target != "" && o.token == "" {
 		return errors.New("--target needs --api-token (to watch the orders arrive) and --webhook-secret")
 	}
-	return runLoad(ctx, o, stdout, stderr)
+	return runLoad(ctx, o, e.stdout, e.stderr)
 }
 
 func runLoad(ctx context.Context, o loadOptions, stdout, stderr io.Writer) error {
@@ -131,11 +129,14 @@ func runLoad(ctx context.Context, o loadOptions, stdout, stderr io.Writer) error
 		}
 		defer os.RemoveAll(dir)
 		o.token = "load_" + randomHex(16)
-		cfg := config{
-			StripeSecretKey: "sk_test_load", WebhookSecrets: []string{o.secret}, StripeAPIBase: emuURL,
-			DataDir: filepath.Join(dir, "data"), Addr: "127.0.0.1:0", Workers: o.workers, StripeMaxRPS: o.maxRPS,
-			APITokens: []apiToken{{Name: "loadtest", Token: o.token}}, Tolerance: stripeevent.DefaultTolerance,
-			NATSSyncInterval: o.natsSync,
+		cfg, err := configFrom(map[string]string{
+			"STRIPE_SECRET_KEY": "sk_test_load", "STRIPE_WEBHOOK_SECRET": o.secret, "STRIPE_API_BASE": emuURL,
+			"FULFILLMENT_DATA_DIR": filepath.Join(dir, "data"), "FULFILLMENT_ADDR": "127.0.0.1:0",
+			"FULFILLMENT_WORKERS": strconv.Itoa(o.workers), "STRIPE_MAX_RPS": strconv.FormatFloat(o.maxRPS, 'g', -1, 64),
+			"FULFILLMENT_API_TOKEN": "loadtest:" + o.token, "FULFILLMENT_NATS_SYNC": o.natsSync,
+		})
+		if err != nil {
+			return fmt.Errorf("in-process instance: %w", err)
 		}
 		started := time.Now()
 		a, err := start(ctx, cfg, newLogger(stderr, "text", "error"))

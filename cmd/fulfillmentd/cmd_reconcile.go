@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
 
@@ -30,15 +27,14 @@ Flags:
 `
 
 // reconcile runs "fulfillmentd reconcile".
-func reconcile(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, reconcileUsage); fs.PrintDefaults() }
+func reconcile(ctx context.Context, args []string, e env) error {
+	stdout, stderr := e.stdout, e.stderr
+	fs := newFlags("reconcile", reconcileUsage, e)
 	sinceFlag := fs.String("since", "72h", "sessions created in this window: a duration (72h) or days (3d)")
 	dryRun := fs.Bool("dry-run", false, "report what would be queued, queue nothing")
 	cfg, err := parseSettings(fs, pick(settings(), []string{"STRIPE_SECRET_KEY"},
 		"STRIPE_API_BASE", "STRIPE_MAX_RPS", "STRIPE_TIMEOUT", "FULFILLMENT_DATA_DIR",
-		"FULFILLMENT_LOG_FORMAT", "FULFILLMENT_LOG_LEVEL"), args, getenv)
+		"FULFILLMENT_LOG_FORMAT", "FULFILLMENT_LOG_LEVEL"), args, e)
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
@@ -51,13 +47,7 @@ func reconcile(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	defer db.Close()
-	client := stripeapi.New(stripeapi.Config{
-		SecretKey:  cfg.StripeSecretKey,
-		BaseURL:    cfg.StripeAPIBase,
-		MaxRPS:     cfg.StripeMaxRPS,
-		HTTPClient: cfg.stripeHTTPClient(),
-		Log:        newLogger(stderr, cfg.LogFormat, cfg.LogLevel),
-	})
+	client := cfg.stripeClient(newLogger(stderr, cfg.LogFormat, cfg.LogLevel), nil)
 
 	verb := "queued"
 	if *dryRun {

@@ -16,9 +16,9 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/store"
-	"github.com/fulfillmentd/fulfillmentd/testdata"
 )
 
 // splitExpired separates the expired sessions (an expired event, never an
@@ -38,11 +38,11 @@ func splitExpired(t *testing.T, emu *stripeemu.Emulator, sessions []string) (com
 	return completed, expired
 }
 
-// fixtureFile copies a testdata file into a temporary directory (settings
+// fixtureFile copies a fixtures.FS file into a temporary directory (settings
 // are files on disk) and returns its path.
 func fixtureFile(t *testing.T, name string) string {
 	t.Helper()
-	data, err := testdata.FS.ReadFile(name)
+	data, err := fixtures.FS.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func checkCheckoutDetails(t *testing.T, svc *service, env map[string]string) {
 func TestCrossSellsCheck(t *testing.T) {
 	t.Parallel()
 	emu, srv := newEmulator(t)
-	if err := emu.SeedCatalog(testdata.FS, "catalog.json"); err != nil {
+	if err := emu.SeedCatalog(fixtures.FS, "catalog.json"); err != nil {
 		t.Fatal(err)
 	}
 	fixturePairs, checkPairs := fixtureFile(t, "crosssells.json"), fixtureFile(t, "crosssells_check.json")
@@ -303,7 +303,7 @@ func fixtureDataDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	raw, err := testdata.FS.ReadFile("crosssells.json")
+	raw, err := fixtures.FS.ReadFile("crosssells.json")
 	if err != nil {
 		t.Fatal(err)
 	}

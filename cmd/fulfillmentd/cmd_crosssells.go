@@ -2,20 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/store"
 )
 
@@ -33,23 +28,11 @@ Run "fulfillmentd cross-sells check -h" or "... report -h" for the flags.
 `
 
 // crossSells runs "fulfillmentd cross-sells <check|report>".
-func crossSells(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, crossSellsUsage)
-		return errors.New("cross-sells: missing subcommand (check or report)")
-	}
-	switch sub, rest := args[0], args[1:]; sub {
-	case "check":
-		return crossSellsCheck(ctx, rest, getenv, stdout, stderr)
-	case "report":
-		return crossSellsReport(ctx, rest, getenv, stdout, stderr, time.Now)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, crossSellsUsage)
-		return nil
-	default:
-		fmt.Fprint(stderr, crossSellsUsage)
-		return fmt.Errorf("cross-sells: unknown subcommand %q (want check or report)", sub)
-	}
+func crossSells(ctx context.Context, args []string, e env) error {
+	return dispatch(ctx, "cross-sells", crossSellsUsage, []subcommand{
+		{name: "check", run: crossSellsCheck},
+		{name: "report", run: crossSellsReport},
+	}, args, e)
 }
 
 // checkOutput is what "cross-sells check --json" prints.
@@ -60,25 +43,18 @@ type checkOutput struct {
 	Pairs        []fulfillment.Eligibility `json:"pairs"`
 }
 
-func crossSellsCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("cross-sells check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func crossSellsCheck(ctx context.Context, args []string, e env) error {
+	fs := newFlags("cross-sells check", "", e)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	automaticTax := fs.Bool("automatic-tax", false, "check as for Checkout Sessions with automatic_tax enabled and no default tax behavior "+
 		"in the Dashboard's Tax settings: every cross-sell price then needs a tax behavior")
 	cfg, err := parseSettings(fs, pick(settings(),
 		[]string{"STRIPE_SECRET_KEY", "FULFILLMENT_CROSS_SELLS"},
-		"STRIPE_API_BASE", "STRIPE_MAX_RPS", "STRIPE_TIMEOUT", "FULFILLMENT_LOG_FORMAT", "FULFILLMENT_LOG_LEVEL"), args, getenv)
+		"STRIPE_API_BASE", "STRIPE_MAX_RPS", "STRIPE_TIMEOUT", "FULFILLMENT_LOG_FORMAT", "FULFILLMENT_LOG_LEVEL"), args, e)
 	if err != nil {
 		return fmt.Errorf("cross-sells check: %w", err)
 	}
-	client := stripeapi.New(stripeapi.Config{
-		SecretKey:  cfg.StripeSecretKey,
-		BaseURL:    cfg.StripeAPIBase,
-		MaxRPS:     cfg.StripeMaxRPS,
-		HTTPClient: cfg.stripeHTTPClient(),
-		Log:        newLogger(stderr, cfg.LogFormat, cfg.LogLevel),
-	})
+	client := cfg.stripeClient(newLogger(e.stderr, cfg.LogFormat, cfg.LogLevel), nil)
 	catalog := make(map[string]*fulfillment.Product)
 	for _, id := range cfg.CrossSells.Products() {
 		p, err := client.Product(ctx, id)
@@ -102,11 +78,11 @@ func crossSellsCheck(ctx context.Context, args []string, getenv func(string) str
 		}
 	}
 	if *asJSON {
-		if err := writeIndentedJSON(stdout, out); err != nil {
+		if err := writeIndentedJSON(e.stdout, out); err != nil {
 			return err
 		}
 	} else {
-		printEligibility(stdout, cfg.CrossSellsFile, out)
+		printEligibility(e.stdout, cfg.CrossSellsFile, out)
 	}
 	if out.Ineligible > 0 {
 		return fmt.Errorf("cross-sells check: %d of %d cross-sell pairs are ineligible: Checkout will not offer them (reasons above)",
@@ -167,16 +143,15 @@ type pairStats struct {
 	AverageOrderValueWithout int64   `json:"average_order_value_without"`
 }
 
-func crossSellsReport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, now func() time.Time) error {
-	fs := flag.NewFlagSet("cross-sells report", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func crossSellsReport(ctx context.Context, args []string, e env) error {
+	fs := newFlags("cross-sells report", "", e)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	sinceFlag := fs.String("since", "30d", "orders recorded in this window: 30d, 12h, a date 2025-01-31 (UTC), an RFC 3339 time, or all")
-	cfg, err := parseSettings(fs, pick(settings(), []string{"FULFILLMENT_CROSS_SELLS"}, "FULFILLMENT_DATA_DIR"), args, getenv)
+	cfg, err := parseSettings(fs, pick(settings(), []string{"FULFILLMENT_CROSS_SELLS"}, "FULFILLMENT_DATA_DIR"), args, e)
 	if err != nil {
 		return fmt.Errorf("cross-sells report: %w", err)
 	}
-	until := now().UTC()
+	until := e.now().UTC()
 	since, err := parseSince(*sinceFlag, until)
 	if err != nil {
 		return fmt.Errorf("cross-sells report: --since: %w", err)
@@ -203,9 +178,9 @@ func crossSellsReport(ctx context.Context, args []string, getenv func(string) st
 		}
 	}
 	if *asJSON {
-		return writeIndentedJSON(stdout, out)
+		return writeIndentedJSON(e.stdout, out)
 	}
-	printReport(stdout, *sinceFlag, out)
+	printReport(e.stdout, *sinceFlag, out)
 	return nil
 }
 
@@ -263,23 +238,10 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q: want 30d, 12h, 2025-01-31, an RFC 3339 time, or all", v)
 }
 
-func writeIndentedJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("write JSON: %w", err)
-	}
-	return nil
-}
-
 // demoCrossSellsReport prints "fulfillmentd cross-sells report --since all"
 // for the demo's database, read-only beside the running service.
-func demoCrossSellsReport(ctx context.Context, dataDir string, crossSellsJSON []byte, stdout, stderr io.Writer) error {
-	path := filepath.Join(dataDir, "crosssells.json")
-	if err := os.WriteFile(path, crossSellsJSON, 0o600); err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	env := map[string]string{"FULFILLMENT_DATA_DIR": dataDir, "FULFILLMENT_CROSS_SELLS": path}
+func demoCrossSellsReport(ctx context.Context, dataDir, path string, stdout, stderr io.Writer) error {
+	vars := map[string]string{"FULFILLMENT_DATA_DIR": dataDir, "FULFILLMENT_CROSS_SELLS": path}
 	fmt.Fprintln(stdout, "\n$ fulfillmentd cross-sells report --since all")
-	return crossSellsReport(ctx, []string{"--since", "all"}, func(k string) string { return env[k] }, stdout, stderr, time.Now)
+	return crossSellsReport(ctx, []string{"--since", "all"}, env{getenv: func(k string) string { return vars[k] }, stdout: stdout, stderr: stderr, now: time.Now})
 }

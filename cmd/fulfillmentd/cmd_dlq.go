@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -34,80 +33,76 @@ const replayNote = "Queued replays are published by the serve process that runs 
 	"(role all or worker) within a second; if none is running, when it next starts."
 
 // dlq runs "fulfillmentd dlq <list|show|retry|purge>".
-func dlq(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, dlqUsage)
-		return errors.New("dlq: missing subcommand (list, show, retry or purge)")
-	}
-	sub, rest := args[0], args[1:]
-	if sub == "help" || sub == "-h" || sub == "--help" {
-		fmt.Fprint(stdout, dlqUsage)
+func dlq(ctx context.Context, args []string, e env) error {
+	return dispatch(ctx, "dlq", dlqUsage, []subcommand{
+		{name: "list", run: dlqCommand("list", true, func(ctx context.Context, fs *flag.FlagSet, e env) func(*store.DB, []string) error {
+			asJSON := fs.Bool("json", false, "print JSON instead of a table")
+			return func(db *store.DB, ids []string) error {
+				if len(ids) > 0 {
+					return fmt.Errorf("unexpected arguments: %s", strings.Join(ids, " "))
+				}
+				return dlqList(ctx, db, *asJSON, e.stdout)
+			}
+		})},
+		{name: "show", run: dlqCommand("show", true, func(ctx context.Context, fs *flag.FlagSet, e env) func(*store.DB, []string) error {
+			asJSON := fs.Bool("json", false, "print JSON")
+			return func(db *store.DB, ids []string) error {
+				if len(ids) != 1 {
+					return errors.New("want exactly one event id")
+				}
+				return dlqShow(ctx, db, ids[0], *asJSON, e.stdout)
+			}
+		})},
+		{name: "retry", run: dlqCommand("retry", false, func(ctx context.Context, fs *flag.FlagSet, e env) func(*store.DB, []string) error {
+			all := fs.Bool("all", false, "retry every dead letter")
+			return func(db *store.DB, ids []string) error {
+				if *all == (len(ids) > 0) {
+					return errors.New("want event ids or --all")
+				}
+				return dlqRetry(ctx, db, ids, *all, e.stdout)
+			}
+		})},
+		{name: "purge", run: dlqCommand("purge", false, func(ctx context.Context, fs *flag.FlagSet, e env) func(*store.DB, []string) error {
+			before := fs.String("before", "", "age of the last failure, such as 30d or 720h (required)")
+			return func(db *store.DB, ids []string) error {
+				if len(ids) > 0 {
+					return fmt.Errorf("unexpected arguments: %s", strings.Join(ids, " "))
+				}
+				if *before == "" {
+					return errors.New("--before is required, such as --before 30d")
+				}
+				age, err := parseWindow(*before)
+				if err != nil {
+					return fmt.Errorf("--before: %w", err)
+				}
+				return dlqPurge(ctx, db, e.now().Add(-age), e.stdout)
+			}
+		})},
+	}, args, e)
+}
+
+// dlqCommand is "dlq <sub>": define registers sub's own flags and returns
+// what runs on the database (read-only or not), given the event ids among
+// the arguments.
+func dlqCommand(sub string, readOnly bool, define func(context.Context, *flag.FlagSet, env) func(db *store.DB, ids []string) error) func(context.Context, []string, env) error {
+	return func(ctx context.Context, args []string, e env) error {
+		fs := newFlags("dlq "+sub, "", e)
+		run := define(ctx, fs, e)
+		flagArgs, ids := splitArgs(fs, args)
+		cfg, err := parseSettings(fs, pick(settings(), nil, "FULFILLMENT_DATA_DIR"), flagArgs, e)
+		if err != nil {
+			return fmt.Errorf("dlq %s: %w", sub, err)
+		}
+		db, err := openExisting(ctx, cfg, readOnly)
+		if err != nil {
+			return fmt.Errorf("dlq %s: %w", sub, err)
+		}
+		defer db.Close()
+		if err := run(db, ids); err != nil {
+			return fmt.Errorf("dlq %s: %w", sub, err)
+		}
 		return nil
 	}
-	fs := flag.NewFlagSet("dlq "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var run func(db *store.DB, ids []string) error
-	readOnly := true
-	switch sub {
-	case "list":
-		asJSON := fs.Bool("json", false, "print JSON instead of a table")
-		run = func(db *store.DB, ids []string) error {
-			if len(ids) > 0 {
-				return fmt.Errorf("unexpected arguments: %s", strings.Join(ids, " "))
-			}
-			return dlqList(ctx, db, *asJSON, stdout)
-		}
-	case "show":
-		asJSON := fs.Bool("json", false, "print JSON")
-		run = func(db *store.DB, ids []string) error {
-			if len(ids) != 1 {
-				return errors.New("want exactly one event id")
-			}
-			return dlqShow(ctx, db, ids[0], *asJSON, stdout)
-		}
-	case "retry":
-		all := fs.Bool("all", false, "retry every dead letter")
-		readOnly = false
-		run = func(db *store.DB, ids []string) error {
-			if *all == (len(ids) > 0) {
-				return errors.New("want event ids or --all")
-			}
-			return dlqRetry(ctx, db, ids, *all, stdout)
-		}
-	case "purge":
-		before := fs.String("before", "", "age of the last failure, such as 30d or 720h (required)")
-		readOnly = false
-		run = func(db *store.DB, ids []string) error {
-			if len(ids) > 0 {
-				return fmt.Errorf("unexpected arguments: %s", strings.Join(ids, " "))
-			}
-			if *before == "" {
-				return errors.New("--before is required, such as --before 30d")
-			}
-			age, err := parseWindow(*before)
-			if err != nil {
-				return fmt.Errorf("--before: %w", err)
-			}
-			return dlqPurge(ctx, db, time.Now().Add(-age), stdout)
-		}
-	default:
-		fmt.Fprint(stderr, dlqUsage)
-		return fmt.Errorf("dlq: unknown subcommand %q (want list, show, retry or purge)", sub)
-	}
-	flagArgs, ids := splitArgs(fs, rest)
-	cfg, err := parseSettings(fs, pick(settings(), nil, "FULFILLMENT_DATA_DIR"), flagArgs, getenv)
-	if err != nil {
-		return fmt.Errorf("dlq %s: %w", sub, err)
-	}
-	db, err := openExisting(ctx, cfg, readOnly)
-	if err != nil {
-		return fmt.Errorf("dlq %s: %w", sub, err)
-	}
-	defer db.Close()
-	if err := run(db, ids); err != nil {
-		return fmt.Errorf("dlq %s: %w", sub, err)
-	}
-	return nil
 }
 
 // splitArgs separates positional arguments from flags (and their values),
@@ -139,19 +134,6 @@ func splitArgs(fs *flag.FlagSet, args []string) (flags, positional []string) {
 		}
 	}
 	return flags, positional
-}
-
-// openExisting opens the database of cfg's data dir, which must exist: a
-// CLI command never creates an empty one in a mistyped directory.
-func openExisting(ctx context.Context, cfg config, readOnly bool) (*store.DB, error) {
-	path := cfg.dbPath()
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("no database at %s (is FULFILLMENT_DATA_DIR or --data-dir right?): %w", path, err)
-	}
-	if readOnly {
-		return store.OpenReadOnly(ctx, path)
-	}
-	return store.Open(ctx, path)
 }
 
 // deadLetterJSON is a dead letter as --json prints it.
@@ -209,7 +191,7 @@ func dlqList(ctx context.Context, db *store.DB, asJSON bool, w io.Writer) error 
 		for i, dl := range dls {
 			out[i] = deadLetterToJSON(dl, pending[dl.EventID], false)
 		}
-		return printIndentedJSON(w, out)
+		return writeIndentedJSON(w, out)
 	}
 	if len(dls) == 0 {
 		fmt.Fprintln(w, "no dead letters")
@@ -226,7 +208,7 @@ func dlqList(ctx context.Context, db *store.DB, asJSON bool, w io.Writer) error 
 			stamp(dl.FirstFailedAt), stamp(dl.LastFailedAt), replay, oneLine(dl.Error, 100))
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "%d dead letter%s; see one with: fulfillmentd dlq show <event_id>\n", len(dls), pluralS(len(dls)))
+	fmt.Fprintf(w, "%d %s; see one with: fulfillmentd dlq show <event_id>\n", len(dls), plural(len(dls), "dead letter", "dead letters"))
 	return nil
 }
 
@@ -251,7 +233,7 @@ func dlqShow(ctx context.Context, db *store.DB, eventID string, asJSON bool, w i
 	if asJSON {
 		out := deadLetterToJSON(dl, pending, true)
 		out.Replays = replaysJSON(rps)
-		return printIndentedJSON(w, out)
+		return writeIndentedJSON(w, out)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "event\t%s\n", printable(dl.EventID))
@@ -272,15 +254,6 @@ func dlqShow(ctx context.Context, db *store.DB, eventID string, asJSON bool, w i
 		return nil
 	}
 	fmt.Fprintln(w, printableLines(pretty.String()))
-	return nil
-}
-
-func printIndentedJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("write JSON: %w", err)
-	}
 	return nil
 }
 
@@ -325,7 +298,7 @@ func dlqRetry(ctx context.Context, db *store.DB, ids []string, all bool, w io.Wr
 			fmt.Fprintf(w, "%s: replay %s already queued at %s\n", id, broker.ReplayMsgID(rp), stamp(rp.RequestedAt))
 		}
 	}
-	fmt.Fprintf(w, "%d replay%s queued. %s\n", queued, pluralS(queued), replayNote)
+	fmt.Fprintf(w, "%d %s queued. %s\n", queued, plural(queued, "replay", "replays"), replayNote)
 	if len(missing) > 0 {
 		return fmt.Errorf("no dead letter %s", strings.Join(missing, ", "))
 	}
@@ -337,7 +310,7 @@ func dlqPurge(ctx context.Context, db *store.DB, before time.Time, w io.Writer) 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "purged %d dead letter%s whose last failure is before %s\n", n, pluralS(int(n)), stamp(before))
+	fmt.Fprintf(w, "purged %d %s whose last failure is before %s\n", n, plural(int(n), "dead letter", "dead letters"), stamp(before))
 	return nil
 }
 
@@ -359,23 +332,4 @@ func publishedText(rp fulfillment.Replay) string {
 		return ", not published yet"
 	}
 	return ", published " + stamp(rp.PublishedAt)
-}
-
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-func pluralS(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
-
-// oneLine squeezes s onto one line of at most n runes, escaped for the
-// terminal.
-func oneLine(s string, n int) string {
-	s = printable(strings.Join(strings.Fields(s), " "))
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
 }

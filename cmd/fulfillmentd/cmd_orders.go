@@ -35,40 +35,12 @@ import; ndjson writes one order JSON per line, as the API returns it.
 `
 
 // ordersCommand is "fulfillmentd orders ...".
-func ordersCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, now func() time.Time) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, ordersUsage)
-		return errors.New("orders: missing subcommand (list, show or export)")
-	}
-	switch sub, rest := args[0], args[1:]; sub {
-	case "list":
-		return ordersList(ctx, rest, getenv, stdout, stderr, now)
-	case "show":
-		return ordersShow(ctx, rest, getenv, stdout, stderr)
-	case "export":
-		return ordersExport(ctx, rest, getenv, stdout, stderr, now)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, ordersUsage)
-		return nil
-	default:
-		fmt.Fprint(stderr, ordersUsage)
-		return fmt.Errorf("orders: unknown subcommand %q", sub)
-	}
-}
-
-// openOrders reads the settings the orders commands share (the data
-// directory, with serve's flag and variable) after fs's own flags, and opens
-// the database read-only.
-func openOrders(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string) (*store.DB, error) {
-	cfg, err := parseSettings(fs, pick(settings(), nil, "FULFILLMENT_DATA_DIR"), args, getenv)
-	if err != nil {
-		return nil, err
-	}
-	db, err := store.OpenReadOnly(ctx, cfg.dbPath())
-	if err != nil {
-		return nil, fmt.Errorf("%w (is FULFILLMENT_DATA_DIR or --data-dir the directory serve uses?)", err)
-	}
-	return db, nil
+func ordersCommand(ctx context.Context, args []string, e env) error {
+	return dispatch(ctx, "orders", ordersUsage, []subcommand{
+		{name: "list", run: ordersList},
+		{name: "show", run: ordersShow},
+		{name: "export", run: ordersExport},
+	}, args, e)
 }
 
 // feedFilter is the --status and --since of list and export.
@@ -96,6 +68,34 @@ func (f feedFilter) params(now func() time.Time) (fulfillment.ListParams, error)
 	return p, nil
 }
 
+// feed is what list and export share: the read-only database and the
+// feed's parameters from --status and --since, and --format.
+type feed struct {
+	db     *store.DB
+	params fulfillment.ListParams
+	format string
+}
+
+// openFeed parses the flags of list or export (--status, --since, --format
+// with its default and usage, and the data directory) and opens the feed.
+func openFeed(ctx context.Context, name, format, formatUsage string, args []string, e env) (feed, error) {
+	fs := newFlags(name, "", e)
+	var filter feedFilter
+	filter.register(fs)
+	f := feed{}
+	fs.StringVar(&f.format, "format", format, formatUsage)
+	db, err := openOrders(ctx, fs, args, e)
+	if err != nil {
+		return feed{}, err
+	}
+	if f.params, err = filter.params(e.now); err != nil {
+		db.Close()
+		return feed{}, err
+	}
+	f.db = db
+	return f, nil
+}
+
 // eachPage calls f with every page of the feed p selects, oldest first.
 func eachPage(ctx context.Context, db *store.DB, p fulfillment.ListParams, f func([]fulfillment.Order) error) error {
 	for {
@@ -113,23 +113,15 @@ func eachPage(ctx context.Context, db *store.DB, p fulfillment.ListParams, f fun
 	}
 }
 
-func ordersList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, now func() time.Time) error {
-	fs := flag.NewFlagSet("orders list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var filter feedFilter
-	filter.register(fs)
-	format := fs.String("format", "table", "output: table, json or csv")
-	db, err := openOrders(ctx, fs, args, getenv)
+func ordersList(ctx context.Context, args []string, e env) error {
+	f, err := openFeed(ctx, "orders list", "table", "output: table, json or csv", args, e)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	p, err := filter.params(now)
-	if err != nil {
-		return err
-	}
+	defer f.db.Close()
+	db, p, stdout := f.db, f.params, e.stdout
 
-	switch *format {
+	switch f.format {
 	case "table":
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ORDER\tCHECKOUT SESSION\tSTATUS\tPAYMENT\tUNITS\tSHIPPED\tTOTAL\tCUSTOMER\tUPDATED (UTC)")
@@ -156,9 +148,7 @@ func ordersList(ctx context.Context, args []string, getenv func(string) string, 
 		if err := eachPage(ctx, db, p, func(orders []fulfillment.Order) error { all = append(all, orders...); return nil }); err != nil {
 			return err
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(all)
+		return writeIndentedJSON(stdout, all)
 	case "csv":
 		w := csv.NewWriter(stdout)
 		_ = w.Write([]string{"order_id", "checkout_session_id", "status", "payment_status", "units", "units_shipped",
@@ -168,7 +158,7 @@ func ordersList(ctx context.Context, args []string, getenv func(string) string, 
 				units, shipped := unitCounts(o)
 				_ = w.Write(safeRow(o.ID, o.CheckoutSessionID, string(o.Status), string(o.PaymentStatus),
 					num(units), num(shipped), strings.ToUpper(o.Currency), decimal(o.AmountTotal, o.Currency),
-					o.Customer.Email, o.Customer.Name, csvTime(o.CreatedAt), csvTime(o.UpdatedAt)))
+					o.Customer.Email, o.Customer.Name, stamp(o.CreatedAt), stamp(o.UpdatedAt)))
 			}
 			return nil
 		})
@@ -178,19 +168,23 @@ func ordersList(ctx context.Context, args []string, getenv func(string) string, 
 		w.Flush()
 		return w.Error()
 	}
-	return fmt.Errorf("--format %q: want table, json or csv", *format)
+	return fmt.Errorf("--format %q: want table, json or csv", f.format)
 }
 
-func ordersShow(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func ordersShow(ctx context.Context, args []string, e env) error {
+	fs := newFlags("orders show", "Usage:\n  fulfillmentd orders show <id> [flags]\n\n", e)
+	format := fs.String("format", "text", "output: text or json")
+	if len(args) > 0 && isHelp(args[0]) {
+		_, err := openOrders(ctx, fs, args, e) // prints the usage
+		return err
+	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(stderr, ordersUsage)
+		fmt.Fprint(e.stderr, ordersUsage)
 		return errors.New("orders show: want an order id or Checkout Session id first: fulfillmentd orders show <id>")
 	}
 	id, args := args[0], args[1:]
-	fs := flag.NewFlagSet("orders show", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	format := fs.String("format", "text", "output: text or json")
-	db, err := openOrders(ctx, fs, args, getenv)
+	stdout := e.stdout
+	db, err := openOrders(ctx, fs, args, e)
 	if err != nil {
 		return err
 	}
@@ -204,9 +198,7 @@ func ordersShow(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	switch *format {
 	case "json":
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(o)
+		return writeIndentedJSON(stdout, o)
 	case "text":
 		printOrder(stdout, o)
 		return nil
@@ -284,22 +276,14 @@ var exportColumns = []string{
 	"currency", "amount_subtotal", "amount_discount", "amount_tax", "amount_total", "cross_sell", "cross_sell_of", "tracking_numbers",
 }
 
-func ordersExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, now func() time.Time) error {
-	fs := flag.NewFlagSet("orders export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var filter feedFilter
-	filter.register(fs)
-	format := fs.String("format", "", "output: csv (one row per line item) or ndjson (one order per line); required")
-	db, err := openOrders(ctx, fs, args, getenv)
+func ordersExport(ctx context.Context, args []string, e env) error {
+	f, err := openFeed(ctx, "orders export", "", "output: csv (one row per line item) or ndjson (one order per line); required", args, e)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	p, err := filter.params(now)
-	if err != nil {
-		return err
-	}
-	switch *format {
+	defer f.db.Close()
+	db, p, stdout := f.db, f.params, e.stdout
+	switch f.format {
 	case "ndjson":
 		enc := json.NewEncoder(stdout) // one compact value per line
 		return eachPage(ctx, db, p, func(orders []fulfillment.Order) error {
@@ -328,7 +312,7 @@ func ordersExport(ctx context.Context, args []string, getenv func(string) string
 		w.Flush()
 		return w.Error()
 	}
-	return fmt.Errorf("--format %q: want csv or ndjson", *format)
+	return fmt.Errorf("--format %q: want csv or ndjson", f.format)
 }
 
 // exportRows is one row per line item of o (one row with empty line columns
@@ -338,7 +322,7 @@ func exportRows(o fulfillment.Order) [][]string {
 	if o.Shipping != nil {
 		ship = *o.Shipping
 	}
-	head := []string{o.ID, o.CheckoutSessionID, string(o.Status), string(o.PaymentStatus), csvTime(o.CreatedAt), csvTime(o.UpdatedAt),
+	head := []string{o.ID, o.CheckoutSessionID, string(o.Status), string(o.PaymentStatus), stamp(o.CreatedAt), stamp(o.UpdatedAt),
 		o.Customer.Email, o.Customer.Name, o.Customer.Phone,
 		ship.Name, ship.Address.Line1, ship.Address.Line2, ship.Address.City, ship.Address.State, ship.Address.PostalCode, ship.Address.Country}
 	if len(o.LineItems) == 0 {
@@ -381,15 +365,6 @@ func unitCounts(o fulfillment.Order) (units, shipped int64) {
 	return units, units - left
 }
 
-// decimal formats an amount in the currency's smallest unit in major units:
-// 1250 eur → "12.50", 500 jpy → "500".
-func decimal(amount int64, currency string) string {
-	s := money(amount, currency)
-	return s[strings.IndexByte(s, ' ')+1:]
-}
-
-func csvTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
 func num(n int64) string { return strconv.FormatInt(n, 10) }
 
 func orDash(s string) string {
@@ -397,13 +372,6 @@ func orDash(s string) string {
 		return "—"
 	}
 	return s
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // safeRow neutralises cells a spreadsheet would run as a formula (text a

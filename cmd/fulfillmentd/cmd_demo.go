@@ -7,12 +7,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -20,20 +20,20 @@ import (
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
-	"github.com/fulfillmentd/fulfillmentd/testdata"
 )
 
 // demo runs the whole pipeline offline: an in-process Stripe emulator seeded
-// from testdata/, the embedded broker, a temporary database, and signed
+// from fulfillment/stripeemu/fixtures, the embedded broker, a temporary database, and signed
 // deliveries to its own receiver over HTTP, as Stripe would make them.
-func demo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func demo(ctx context.Context, args []string, e env) error {
+	stdout, stderr := e.stdout, e.stderr
+	fs := newFlags("demo", "", e)
 	addr := fs.String("addr", "127.0.0.1:8080", "HTTP listen address (a free port is used if it is taken)")
 	exit := fs.Bool("exit", false, "exit after printing the orders instead of serving until Ctrl-C")
 	verbose := fs.Bool("v", false, "show the service's own logs")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, e); err != nil {
 		return err
 	}
 
@@ -50,7 +50,7 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	log := newLogger(stderr, "text", level)
 
 	emu := stripeemu.New(stripeemu.Options{Log: log})
-	if err := emu.Seed(testdata.FS, "stripe"); err != nil {
+	if err := emu.Seed(fixtures.FS, "stripe"); err != nil {
 		return fmt.Errorf("seed Stripe emulator: %w", err)
 	}
 	emuLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -61,26 +61,28 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	go func() { _ = emuSrv.Serve(emuLn) }() // ends with Close below
 	defer emuSrv.Close()
 
-	crossSellsJSON, err := testdata.FS.ReadFile("crosssells.json")
+	crossSellsJSON, err := fixtures.FS.ReadFile("crosssells.json")
 	if err != nil {
 		return err
 	}
-	crossSells, err := fulfillment.ParseCrossSells(crossSellsJSON)
-	if err != nil {
-		return err
+	crossSellsPath := filepath.Join(dir, "crosssells.json")
+	if err := os.WriteFile(crossSellsPath, crossSellsJSON, 0o600); err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
 	secret, token := "whsec_demo_"+randomHex(16), "demo_"+randomHex(16)
-	cfg := config{
-		StripeSecretKey: "sk_test_demo",
-		WebhookSecrets:  []string{secret},
-		StripeAPIBase:   "http://" + emuLn.Addr().String(),
-		DataDir:         dir,
-		Addr:            *addr,
-		APITokens:       []apiToken{{Name: "default", Token: token}},
-		Workers:         8,
-		StripeMaxRPS:    20,
-		CrossSells:      crossSells,
-		Tolerance:       stripeevent.DefaultTolerance,
+	cfg, err := configFrom(map[string]string{
+		"STRIPE_SECRET_KEY":       "sk_test_demo",
+		"STRIPE_WEBHOOK_SECRET":   secret,
+		"STRIPE_API_BASE":         "http://" + emuLn.Addr().String(),
+		"FULFILLMENT_DATA_DIR":    dir,
+		"FULFILLMENT_ADDR":        *addr,
+		"FULFILLMENT_API_TOKEN":   token, // a bare token is named default
+		"FULFILLMENT_WORKERS":     "8",
+		"STRIPE_MAX_RPS":          "20",
+		"FULFILLMENT_CROSS_SELLS": crossSellsPath,
+	})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
 	a, err := start(ctx, cfg, log)
 	var opErr *net.OpError
@@ -167,7 +169,7 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	fmt.Fprintf(stdout, "\nOrders recorded (%d Stripe API requests in all):\n\n", a.stripe.Requests())
 	printOrders(stdout, orders)
-	if err := demoCrossSellsReport(ctx, dir, crossSellsJSON, stdout, stderr); err != nil {
+	if err := demoCrossSellsReport(ctx, dir, crossSellsPath, stdout, stderr); err != nil {
 		return err
 	}
 
