@@ -12,8 +12,8 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
-	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
 
 func catalogEmulator(t *testing.T) (*stripeemu.Emulator, string) {
