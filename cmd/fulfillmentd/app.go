@@ -125,14 +125,7 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		return nil, fmt.Errorf("set up push feed: %w", err)
 	}
 	a.relay = &broker.Relay{JS: a.js, Outbox: a.db, Wake: a.db.OutboxWritten(), Log: log}
-	a.stripe = stripeapi.New(stripeapi.Config{
-		SecretKey:  cfg.StripeSecretKey,
-		BaseURL:    cfg.StripeAPIBase,
-		MaxRPS:     cfg.StripeMaxRPS,
-		HTTPClient: a.metrics.stripeClient(cfg.stripeHTTPClient()),
-		Log:        log,
-		OnWait:     a.metrics.limiterWaited,
-	})
+	a.stripe = cfg.stripeClient(log, a.metrics)
 	proc := &fulfillment.Processor{Stripe: a.stripe, Orders: a.db, CrossSells: cfg.CrossSells, Log: log}
 	key, err := a.db.SigningKey(ctx)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
 // Bookkeeping of processed events (processed_events, the guard against
@@ -41,24 +42,18 @@ func (p processedPruner) once(ctx context.Context) (int64, error) {
 }
 
 func (p processedPruner) task() task {
+	loop := worker.Loop{Every: p.every, Backoff: worker.Backoff{Base: p.every, Max: p.every, Jitter: worker.NoJitter}}
 	return task{name: "prune processed events", run: func(ctx context.Context) error {
-		t := time.NewTicker(p.every)
-		defer t.Stop()
-		for {
+		return loop.Run(ctx, func(ctx context.Context) error {
 			switch n, err := p.once(ctx); {
 			case ctx.Err() != nil:
-				return nil
 			case err != nil:
 				p.log.Warn("prune processed events failed; trying again at the next interval", "error", err, "every", p.every)
 			case n > 0:
 				p.log.Info("pruned processed events", "rows", n, "older_than", p.keep)
 			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-			}
-		}
+			return nil
+		})
 	}}
 }
 
@@ -98,15 +93,11 @@ func startTasks(ctx context.Context, ts []task) (stop func() error) {
 // replayer when it queued events. A failed run is logged; the next one
 // comes at the next tick.
 func reconcileEvery(r *fulfillment.Reconciler, every, window time.Duration, wake chan<- struct{}, log *slog.Logger) task {
+	// A failed run is logged and left to the next interval: no retry
+	// sooner, as the run itself is long and rate-limited.
+	loop := worker.Loop{Every: every, WaitFirst: true, Backoff: worker.Backoff{Base: every, Max: every, Jitter: worker.NoJitter}}
 	return task{name: "reconcile", run: func(ctx context.Context) error {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-			}
+		return loop.Run(ctx, func(ctx context.Context) error {
 			start := time.Now()
 			sum, err := r.Run(ctx, start.Add(-window), false)
 			switch {
@@ -114,10 +105,10 @@ func reconcileEvery(r *fulfillment.Reconciler, every, window time.Duration, wake
 				return nil
 			case errors.Is(err, fulfillment.ErrUnauthorized):
 				log.Error(stripeKeyProblem+"; periodic reconcile failed, next run at the next interval", "error", err, "every", every)
-				continue
+				return nil
 			case err != nil:
 				log.Warn("periodic reconcile failed; next run at the next interval", "error", err, "every", every)
-				continue
+				return nil
 			}
 			log.Info("periodic reconcile", "since", sum.Since, "events", sum.Events, "checked", sum.Checked,
 				"missing", sum.Missing, "lagging", sum.Lagging, "enqueued", sum.Enqueued, "synthesized", sum.Synthesized,
@@ -128,6 +119,7 @@ func reconcileEvery(r *fulfillment.Reconciler, every, window time.Duration, wake
 				default:
 				}
 			}
-		}
+			return nil
+		})
 	}}
 }
