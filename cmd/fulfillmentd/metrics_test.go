@@ -21,6 +21,7 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/store"
 	"github.com/fulfillmentd/fulfillmentd/worker/broker"
+	"github.com/fulfillmentd/fulfillmentd/worker/broker/natstest"
 )
 
 // TestMetrics scrapes /metrics of a running service after known traffic and
@@ -120,7 +121,7 @@ func TestGaugesReadOncePerTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	_, js := embeddedBroker(t)
+	js := natstest.NewEnv(t, broker.StreamConfig{Workers: 2}).JS
 	consumer, err := broker.Setup(ctx, js, broker.StreamConfig{Workers: 2})
 	if err != nil {
 		t.Fatal(err)

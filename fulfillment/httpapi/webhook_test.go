@@ -11,25 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/worker"
 	"github.com/fulfillmentd/fulfillmentd/worker/broker"
 	"github.com/fulfillmentd/fulfillmentd/worker/broker/natstest"
 )
-
-// embeddedBroker is an embedded nats-server with the stream set up, as serve has it.
-func embeddedBroker(t *testing.T) (*server.Server, jetstream.JetStream) {
-	t.Helper()
-	ns := natstest.Embedded(t, t.TempDir(), 0)
-	js := natstest.JetStream(t, ns)
-	if _, err := broker.Setup(context.Background(), js, broker.StreamConfig{Workers: 2}); err != nil {
-		t.Fatal(err)
-	}
-	return ns, js
-}
 
 func event(id, typ, apiVersion string) []byte {
 	b, _ := json.Marshal(map[string]any{
@@ -41,7 +27,7 @@ func event(id, typ, apiVersion string) []byte {
 
 func TestWebhookReceiver(t *testing.T) {
 	t.Parallel()
-	_, js := embeddedBroker(t)
+	js := natstest.NewEnv(t, broker.StreamConfig{Workers: 2}).JS
 	now := time.Unix(1_800_000_000, 0)
 	verifier, err := stripeevent.NewVerifier([]string{"whsec_current", "whsec_previous"}, 0, func() time.Time { return now })
 	if err != nil {
@@ -115,7 +101,8 @@ func TestWebhookReceiver(t *testing.T) {
 // never a 2xx, so Stripe delivers it again.
 func TestWebhookBrokerDown(t *testing.T) {
 	t.Parallel()
-	ns, js := embeddedBroker(t)
+	env := natstest.NewEnv(t, broker.StreamConfig{Workers: 2})
+	ns, js := env.Server, env.JS
 	verifier, err := stripeevent.NewVerifier([]string{"whsec_current"}, 0, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -72,20 +72,22 @@ func JetStreamOn(tb testing.TB, nc *nats.Conn) jetstream.JetStream {
 
 // Env is a fresh embedded server with the stream and consumer set up.
 type Env struct {
-	JS   jetstream.JetStream
-	Cons jetstream.Consumer
-	Pub  *broker.Publisher
+	Server *server.Server
+	JS     jetstream.JetStream
+	Cons   jetstream.Consumer
+	Pub    *broker.Publisher
 }
 
 // NewEnv starts an Env with broker.Setup(cfg).
 func NewEnv(tb testing.TB, cfg broker.StreamConfig) Env {
 	tb.Helper()
-	js := JetStream(tb, Embedded(tb, tb.TempDir(), 0))
+	ns := Embedded(tb, tb.TempDir(), 0)
+	js := JetStream(tb, ns)
 	cons, err := broker.Setup(context.Background(), js, cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return Env{JS: js, Cons: cons, Pub: broker.NewPublisher(js)}
+	return Env{Server: ns, JS: js, Cons: cons, Pub: broker.NewPublisher(js)}
 }
 
 // Publish publishes an event or fails the test.
