@@ -98,18 +98,24 @@ func (e Env) Publish(t *testing.T, eventType, eventID, payload string) {
 	}
 }
 
-// WaitSettled waits until every stored message is acked or terminated.
+// WaitSettled waits until every stored message is acked or terminated. The
+// stream's last sequence is read first: a consumer's pending count can lag
+// a publish that was just acknowledged.
 func (e Env) WaitSettled(t *testing.T) *jetstream.ConsumerInfo {
 	t.Helper()
 	var info *jetstream.ConsumerInfo
 	Eventually(t, func() bool {
-		var err error
+		st, err := e.JS.Stream(context.Background(), worker.StreamName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := st.CachedInfo().State.LastSeq
 		info, err = e.Cons.Info(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
 		return info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0 &&
-			info.AckFloor.Stream == info.Delivered.Stream && info.Delivered.Stream > 0
+			info.AckFloor.Stream == info.Delivered.Stream && info.Delivered.Stream >= max(last, 1)
 	})
 	return info
 }
