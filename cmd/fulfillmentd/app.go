@@ -139,7 +139,7 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		Consumer: consumer,
 		// Only messages signed by Stripe (or by this worker, for events it
 		// read from Stripe's API) reach the Processor: README "Stream messages".
-		Handler:     broker.Trusted(verifier, signer, processEvents(proc, log, a.metrics)),
+		Handler:     countUntrusted(a.metrics, broker.Trusted(verifier, signer, processEvents(proc, log, a.metrics))),
 		Workers:     cfg.Workers,
 		MaxDeliver:  maxDeliver,
 		DeadLetters: a.db,
@@ -185,6 +185,19 @@ func (a *app) listen(cfg config, deps httpapi.Deps) (err error) {
 
 // processEvents is the worker's handler: decode the stored Stripe event and
 // run the use case. The pool decides retry, termination and dead letters.
+// countUntrusted counts the messages next refused as untrusted (no valid
+// signature): they never reach processEvents, which counts every other
+// outcome, so a flood of forged messages on the stream shows in metrics.
+func countUntrusted(m *metrics, next worker.Handler) worker.Handler {
+	return worker.HandlerFunc(func(ctx context.Context, msg worker.Message) error {
+		err := next.Handle(ctx, msg)
+		if errors.Is(err, fulfillment.ErrUntrusted) {
+			m.events.WithLabelValues("untrusted").Inc()
+		}
+		return err
+	})
+}
+
 func processEvents(proc *fulfillment.Processor, log *slog.Logger, obs *metrics) worker.Handler {
 	return worker.HandlerFunc(func(ctx context.Context, m worker.Message) (err error) {
 		start := time.Now()

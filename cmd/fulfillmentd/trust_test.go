@@ -108,6 +108,9 @@ func TestForgedStreamMessages(t *testing.T) {
 	if reason := deadLetters()["evt_forged_own"]; !strings.Contains(reason, "Fulfillment-Signature is not this worker's") {
 		t.Errorf("forged Fulfillment-Signature: reason %q", reason)
 	}
+	if got := scrape(t, svc.url, `fulfillmentd_events_processed_total{outcome="untrusted"}`); got != 3 {
+		t.Errorf("untrusted messages counted %v times, want 3", got)
+	}
 	stillUnpaid := func(when string) {
 		t.Helper()
 		var o fulfillment.Order
