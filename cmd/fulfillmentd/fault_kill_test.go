@@ -95,23 +95,9 @@ func TestFaultKill(t *testing.T) {
 	}
 	nKills := <-killed
 
-	var ackedIDs []string
-	for i, a := range ackedSessions {
-		if a {
-			ackedIDs = append(ackedIDs, sessions[i])
-		}
-	}
 	dbPath := filepath.Join(dataDir, "fulfillment.db")
-	waitOrders(t, dbPath, ackedIDs, time.Duration(faultSize(60, 300))*time.Second)
-	mu.Lock()
-	last := cur
-	mu.Unlock()
-	if err := last.stop(30 * time.Second); err != nil {
-		t.Logf("last fulfillmentd did not exit cleanly: %v", err)
-	}
-
-	l := readLedger(t, dbPath)
-	lost, dups := l.tally(ackedIDs, items)
+	ackedIDs, l, lost, dups := settleAfterKills(t, dbPath, sessions, ackedSessions, &mu, func() *proc { return cur }, items,
+		time.Duration(faultSize(60, 300))*time.Second)
 	t.Logf("SIGKILL figures: events=%d delivered(2xx)=%d deliveries=%d non_2xx=%d conn_errors=%d codes=%v kills=%d orders=%d duplicates=%d lost=%d dead_letters=%d",
 		nEvents, len(ackedIDs), sender.attempts.Load(), sender.non2xx.Load(), sender.connErrs.Load(), sender.codeCounts(),
 		nKills, len(l.orders), dups, lost, len(l.dead))

@@ -127,24 +127,8 @@ func TestFaultKillRecovery(t *testing.T) {
 	if err := <-burstDone; err != nil {
 		t.Fatalf("burst: %v", err)
 	}
-	var ackedIDs []string
-	mu.Lock()
-	for i, a := range ackedSessions {
-		if a {
-			ackedIDs = append(ackedIDs, sessions[i])
-		}
-	}
-	mu.Unlock()
-	waitOrders(t, dbPath, ackedIDs, time.Duration(faultSize(90, 240))*time.Second)
-	mu.Lock()
-	last := cur
-	mu.Unlock()
-	if err := last.stop(30 * time.Second); err != nil {
-		t.Logf("last fulfillmentd did not exit cleanly: %v", err)
-	}
-
-	l := readLedger(t, dbPath)
-	lost, dups := l.tally(ackedIDs, items)
+	ackedIDs, l, lost, dups := settleAfterKills(t, dbPath, sessions, ackedSessions, &mu, func() *proc { return cur }, items,
+		time.Duration(faultSize(90, 240))*time.Second)
 	var first, lastOrder, redelivered time.Duration = -1, -1, -1
 	for _, at := range l.created {
 		if d := at.Sub(ready); d > 0 && (first < 0 || d < first) {

@@ -437,3 +437,29 @@ func waitOrders(t *testing.T, path string, sessions []string, timeout time.Durat
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// settleAfterKills ends a kill test: it waits until every session whose
+// delivery was answered 2xx has its order (within timeout), stops the last
+// process, which last returns under mu, and reads the ledger with its
+// tally.
+func settleAfterKills(t *testing.T, dbPath string, sessions []string, acked []bool, mu *sync.Mutex,
+	last func() *proc, items int, timeout time.Duration) (ackedIDs []string, l ledger, lost, dups int) {
+	t.Helper()
+	mu.Lock()
+	for i, a := range acked {
+		if a {
+			ackedIDs = append(ackedIDs, sessions[i])
+		}
+	}
+	mu.Unlock()
+	waitOrders(t, dbPath, ackedIDs, timeout)
+	mu.Lock()
+	p := last()
+	mu.Unlock()
+	if err := p.stop(30 * time.Second); err != nil {
+		t.Logf("last fulfillmentd did not exit cleanly: %v", err)
+	}
+	l = readLedger(t, dbPath)
+	lost, dups = l.tally(ackedIDs, items)
+	return ackedIDs, l, lost, dups
+}

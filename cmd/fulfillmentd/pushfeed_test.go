@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,41 +15,6 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
-
-type whResponse struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// call makes a request with a bearer token ("" for none).
-func call(t *testing.T, method, url, token, body string) whResponse {
-	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return whResponse{status: resp.StatusCode, header: resp.Header, body: b}
-}
 
 // TestPushFeedEndToEnd runs serve against a NATS server on TCP (as an
 // external cluster would be) and follows one order through the warehouse
@@ -86,15 +49,15 @@ func TestPushFeedEndToEnd(t *testing.T) {
 	svc.token = token
 	o := waitOrder(t, svc, session, fulfillment.StatusReadyToShip)
 
-	if r := call(t, "POST", svc.url+"/v1/orders/"+session+"/acknowledge", token, ""); r.status != 200 {
-		t.Fatalf("acknowledge: HTTP %d %s", r.status, r.body)
+	if status, body := svc.request(t, "POST", "/v1/orders/"+session+"/acknowledge", ""); status != 200 {
+		t.Fatalf("acknowledge: HTTP %d %s", status, body)
 	}
 	first := fmt.Sprintf(`{"carrier":"UPS","tracking_number":"1Z-E2E-1","line_items":[{"id":%q,"quantity":1}]}`, o.LineItems[0].ID)
-	if r := call(t, "POST", svc.url+"/v1/orders/"+session+"/shipments", token, first); r.status != 201 {
-		t.Fatalf("first shipment: HTTP %d %s", r.status, r.body)
+	if status, body := svc.request(t, "POST", "/v1/orders/"+session+"/shipments", first); status != 201 {
+		t.Fatalf("first shipment: HTTP %d %s", status, body)
 	}
-	if r := call(t, "POST", svc.url+"/v1/orders/"+session+"/shipments", token, `{"carrier":"UPS","tracking_number":"1Z-E2E-2"}`); r.status != 201 {
-		t.Fatalf("second shipment: HTTP %d %s", r.status, r.body)
+	if status, body := svc.request(t, "POST", "/v1/orders/"+session+"/shipments", `{"carrier":"UPS","tracking_number":"1Z-E2E-2"}`); status != 201 {
+		t.Fatalf("second shipment: HTTP %d %s", status, body)
 	}
 
 	nc, err := nats.Connect(ns.ClientURL())

@@ -192,21 +192,43 @@ func (s *service) deliver(t *testing.T, body []byte, sig string) int {
 
 func (s *service) get(t *testing.T, path string, v any) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, s.url+path, nil)
-	if s.token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	if v != nil && resp.StatusCode == http.StatusOK {
-		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+	status, body := s.request(t, http.MethodGet, path, "")
+	if v != nil && status == http.StatusOK {
+		if err := json.Unmarshal(body, v); err != nil {
 			t.Fatalf("GET %s: decode: %v", path, err)
 		}
 	}
-	return resp.StatusCode
+	return status
+}
+
+// request sends a warehouse API request with the service's token and a
+// JSON body ("" for none), and returns the status and the body.
+func (s *service) request(t *testing.T, method, path, body string) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.url+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp.StatusCode, b
 }
 
 func newEmulator(t *testing.T) (*stripeemu.Emulator, *httptest.Server) {
