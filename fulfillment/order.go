@@ -9,6 +9,7 @@ package fulfillment
 import (
 	"crypto/sha256"
 	"encoding/base32"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,13 +28,16 @@ const (
 	StatusInFulfillment    Status = "in_fulfillment"
 	StatusPartiallyShipped Status = "partially_shipped"
 	StatusShipped          Status = "shipped"
+	// StatusOnHold is an order that must not ship until the merchant or
+	// Stripe says so: see Order.Hold (hold.go).
+	StatusOnHold Status = "on_hold"
 )
 
 // Valid reports whether s is a status this version knows.
 func (s Status) Valid() bool {
 	switch s {
 	case StatusAwaitingPayment, StatusReadyToShip, StatusCanceled,
-		StatusInFulfillment, StatusPartiallyShipped, StatusShipped:
+		StatusInFulfillment, StatusPartiallyShipped, StatusShipped, StatusOnHold:
 		return true
 	}
 	return false
@@ -140,6 +144,9 @@ type Session struct {
 	ClientReferenceID string
 	Metadata          map[string]string
 	Created           time.Time
+	// Payment is the session's payment_intent (payment mode) or invoice
+	// (subscription mode): how money events find the order.
+	Payment Payment
 }
 
 // Order is one Checkout Session made ready for a warehouse. There is exactly
@@ -167,6 +174,30 @@ type Order struct {
 	ClientReferenceID string            `json:"client_reference_id"`
 	Metadata          map[string]string `json:"metadata"`
 	LineItems         []LineItem        `json:"line_items"`
+	// PaymentIntentID and InvoiceID are the session's payment: null when
+	// it has none (an invoice only in subscription mode).
+	PaymentIntentID OptionalID `json:"payment_intent_id"`
+	InvoiceID       OptionalID `json:"invoice_id"`
+	// AmountRefunded is what Stripe has refunded of the payment, in the
+	// smallest unit; 0 when nothing.
+	AmountRefunded int64 `json:"amount_refunded"`
+	// Refunded is Stripe's "refunded" on the charge: refunded in full.
+	// Internal (amount_refunded says it in the JSON).
+	Refunded bool `json:"-"`
+	// Hold is why the order must not ship (status on_hold), nil otherwise.
+	Hold *Hold `json:"hold"`
+	// CancelReason is why a canceled order was canceled; "" (null) for
+	// orders that are not canceled.
+	CancelReason CancelReason `json:"cancel_reason"`
+	// CancelNote is the merchant's note when the merchant canceled it.
+	CancelNote string `json:"cancel_note,omitempty"`
+	// Dispute and FraudWarning are the payment's latest dispute and early
+	// fraud warning as Stripe last reported them; nil when none.
+	Dispute      *Dispute      `json:"dispute"`
+	FraudWarning *FraudWarning `json:"fraud_warning"`
+	// Released is what the merchant's last release let through; internal
+	// to the hold rules (hold.go), not in the JSON.
+	Released Release `json:"-"`
 	// Acknowledgement and Shipments are the warehouse's: set by Acknowledge
 	// and Ship, kept as they are by Merge.
 	Acknowledgement *Acknowledgement `json:"acknowledgement,omitempty"`
@@ -197,10 +228,15 @@ func OrderID(sessionID string) string {
 // both arrive, in either order, the order is ready_to_ship and paid.
 func (o Order) Merge(next Order) (Order, bool) {
 	merged := o
-	if nr, or := next.Status.rank(), o.Status.rank(); nr > or ||
+	base, nextBase := o.base(), next.base()
+	if nr, or := nextBase.rank(), base.rank(); nr > or ||
 		nr == or && payRank(next.PaymentStatus) > payRank(o.PaymentStatus) {
-		merged.Status = next.Status
+		base = nextBase
 	}
+	if o.CancelReason.final() {
+		base = StatusCanceled // refunded, lost or canceled by the merchant: no payment brings it back
+	}
+	merged.Status = base
 	if payRank(next.PaymentStatus) > payRank(o.PaymentStatus) {
 		merged.PaymentStatus = next.PaymentStatus
 	}
@@ -234,6 +270,21 @@ func (o Order) Merge(next Order) (Order, bool) {
 	if len(merged.Metadata) == 0 && len(next.Metadata) > 0 {
 		merged.Metadata = next.Metadata
 	}
+	if merged.PaymentIntentID == "" {
+		merged.PaymentIntentID = next.PaymentIntentID
+	}
+	if merged.InvoiceID == "" {
+		merged.InvoiceID = next.InvoiceID
+	}
+	// Money facts only grow: refunds add up, and of two reads of one
+	// dispute or warning the later one (next: reads of one payment are
+	// serialised) is Stripe's newer word.
+	merged.AmountRefunded = max(o.AmountRefunded, next.AmountRefunded)
+	merged.Refunded = o.Refunded || next.Refunded
+	merged.Dispute = newerDispute(o.Dispute, next.Dispute)
+	merged.FraudWarning = newerFraudWarning(o.FraudWarning, next.FraudWarning)
+	merged = merged.settle(next.UpdatedAt)
+
 	changed := merged.Status != o.Status || merged.PaymentStatus != o.PaymentStatus ||
 		len(merged.LineItems) != len(o.LineItems) || merged.Mode != o.Mode ||
 		merged.Currency != o.Currency || merged.AmountSubtotal != o.AmountSubtotal ||
@@ -241,8 +292,23 @@ func (o Order) Merge(next Order) (Order, bool) {
 		merged.AmountDiscount != o.AmountDiscount || merged.AmountTax != o.AmountTax ||
 		merged.AmountShipping != o.AmountShipping ||
 		(merged.Shipping == nil) != (o.Shipping == nil) ||
-		merged.ClientReferenceID != o.ClientReferenceID || len(merged.Metadata) != len(o.Metadata)
+		merged.ClientReferenceID != o.ClientReferenceID || len(merged.Metadata) != len(o.Metadata) ||
+		merged.PaymentIntentID != o.PaymentIntentID || merged.InvoiceID != o.InvoiceID ||
+		merged.AmountRefunded != o.AmountRefunded || merged.Refunded != o.Refunded ||
+		merged.CancelReason != o.CancelReason || merged.Released != o.Released ||
+		!sameHold(merged.Hold, o.Hold) ||
+		!samePtr(merged.Dispute, o.Dispute) || !samePtr(merged.FraudWarning, o.FraudWarning)
 	return merged, changed
+}
+
+func samePtr[T comparable](a, b *T) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
+func sameHold(a, b *Hold) bool {
+	return a == nil && b == nil || a != nil && b != nil &&
+		slices.Equal(a.Reasons, b.Reasons) && a.Since.Equal(b.Since) &&
+		a.Note == b.Note && a.PreviousStatus == b.PreviousStatus
 }
 
 func payRank(p PaymentStatus) int {

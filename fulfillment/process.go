@@ -18,8 +18,15 @@ const (
 	EventSessionExpired = "checkout.session.expired"
 )
 
-// Handles reports whether events of this type change orders.
+// Handles reports whether events of this type change orders: the checkout
+// payment events and the money events (see MoneyObject).
 func Handles(eventType string) bool {
+	return HandlesCheckout(eventType) || MoneyObject(eventType) != ""
+}
+
+// HandlesCheckout reports whether events of this type are checkout payment
+// events: about a Checkout Session.
+func HandlesCheckout(eventType string) bool {
 	switch eventType {
 	case EventSessionCompleted, EventSessionAsyncPaymentSucceed, EventSessionAsyncPaymentFailed:
 		return true
@@ -27,13 +34,21 @@ func Handles(eventType string) bool {
 	return false
 }
 
-// Event is a verified Stripe event about a Checkout Session, with the
-// session as the event carried it (a snapshot from the event's time).
+// Event is a verified Stripe event: about a Checkout Session, with the
+// session as the event carried it (a snapshot from the event's time), or
+// about money (a charge, a dispute, an early fraud warning: see
+// MoneyObject), naming the object.
 type Event struct {
 	ID      string
 	Type    string
 	Created time.Time
 	Session Session
+	// Object is the id of the object of a money event (ch_…, dp_…,
+	// issfr_…), and Charge the charge it belongs to (the object itself for
+	// a charge). The worker reads the object back from Stripe; Charge
+	// serialises the events of one payment.
+	Object string
+	Charge string
 }
 
 // SessionReader reads Checkout Sessions from Stripe's API.
