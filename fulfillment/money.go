@@ -14,21 +14,21 @@ import (
 
 // Event types about money that moved after checkout.
 const (
-	EventChargeRefunded            = "charge.refunded"
-	EventDisputeCreated            = "charge.dispute.created"
-	EventDisputeUpdated            = "charge.dispute.updated"
-	EventDisputeClosed             = "charge.dispute.closed"
-	EventEarlyFraudWarningCreated  = "radar.early_fraud_warning.created"
-	EventEarlyFraudWarningUpdated  = "radar.early_fraud_warning.updated"
-	objectCharge                   = "charge"
-	objectDispute                  = "dispute"
-	objectEarlyFraudWarning        = "radar.early_fraud_warning"
-	disputeStatusWon               = "won"
-	disputeStatusLost              = "lost"
-	disputeStatusWarningClosed     = "warning_closed"
-	disputeStatusNeedsResponse     = "needs_response"
-	disputeStatusUnderReview       = "under_review"
-	disputeStatusWarningNeedsResp  = "warning_needs_response"
+	EventChargeRefunded             = "charge.refunded"
+	EventDisputeCreated             = "charge.dispute.created"
+	EventDisputeUpdated             = "charge.dispute.updated"
+	EventDisputeClosed              = "charge.dispute.closed"
+	EventEarlyFraudWarningCreated   = "radar.early_fraud_warning.created"
+	EventEarlyFraudWarningUpdated   = "radar.early_fraud_warning.updated"
+	objectCharge                    = "charge"
+	objectDispute                   = "dispute"
+	objectEarlyFraudWarning         = "radar.early_fraud_warning"
+	disputeStatusWon                = "won"
+	disputeStatusLost               = "lost"
+	disputeStatusWarningClosed      = "warning_closed"
+	disputeStatusNeedsResponse      = "needs_response"
+	disputeStatusUnderReview        = "under_review"
+	disputeStatusWarningNeedsResp   = "warning_needs_response"
 	disputeStatusWarningUnderReview = "warning_under_review"
 )
 
@@ -115,4 +115,9 @@ type PaymentReader interface {
 	// invoice, the session of its subscription whose invoice it is), or an
 	// error wrapping ErrNotFound when no Checkout Session made it.
 	SessionForPayment(ctx context.Context, p Payment) (string, error)
+}
+
+// Payment is the order's payment, as a money event names it.
+func (o Order) Payment() Payment {
+	return Payment{PaymentIntent: string(o.PaymentIntentID), Invoice: string(o.InvoiceID)}
 }

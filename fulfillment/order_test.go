@@ -6,6 +6,9 @@ import (
 
 func candidate(status Status, pay PaymentStatus, items int) Order {
 	o := Order{ID: OrderID("cs_1"), CheckoutSessionID: "cs_1", Status: status, PaymentStatus: pay, Currency: "usd", AmountTotal: 500}
+	if status == StatusCanceled {
+		o.CancelReason = CancelPaymentFailed
+	}
 	for i := range items {
 		o.LineItems = append(o.LineItems, LineItem{ID: "li_" + string(rune('a'+i)), Quantity: 1})
 	}

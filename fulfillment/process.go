@@ -49,6 +49,9 @@ type Event struct {
 	// serialises the events of one payment.
 	Object string
 	Charge string
+	// Payment is the payment the money event's object names, as the
+	// event carried it: how reconcile tells whether it knows the order.
+	Payment Payment
 }
 
 // SessionReader reads Checkout Sessions from Stripe's API.
@@ -88,6 +91,10 @@ const (
 // candidate are combined with Order.Merge.
 type OrderStore interface {
 	OrderBySession(ctx context.Context, sessionID string) (Order, error)
+	// OrderByPayment returns the order whose session made the payment
+	// (by payment intent, else by invoice), or an error wrapping
+	// ErrNotFound.
+	OrderByPayment(ctx context.Context, p Payment) (Order, error)
 	Record(ctx context.Context, eventID, eventType string, candidate Order) (Order, Outcome, error)
 }
 
@@ -224,7 +231,14 @@ func target(eventType string, ps PaymentStatus) (Status, PaymentStatus) {
 }
 
 func orderFrom(s Session, status Status, payment PaymentStatus) Order {
+	var reason CancelReason
+	if status == StatusCanceled {
+		reason = CancelPaymentFailed
+	}
 	return Order{
+		CancelReason:      reason,
+		PaymentIntentID:   OptionalID(s.Payment.PaymentIntent),
+		InvoiceID:         OptionalID(s.Payment.Invoice),
 		ID:                OrderID(s.ID),
 		CheckoutSessionID: s.ID,
 		Status:            status,

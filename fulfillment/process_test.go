@@ -25,6 +25,18 @@ func (m *memStore) OrderBySession(_ context.Context, id string) (Order, error) {
 	return o, nil
 }
 
+func (m *memStore) OrderByPayment(_ context.Context, p Payment) (Order, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, o := range m.orders {
+		if p.PaymentIntent != "" && string(o.PaymentIntentID) == p.PaymentIntent ||
+			p.Invoice != "" && string(o.InvoiceID) == p.Invoice {
+			return o, nil
+		}
+	}
+	return Order{}, ErrNotFound
+}
+
 func (m *memStore) Record(_ context.Context, eventID, _ string, c Order) (Order, Outcome, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

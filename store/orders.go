@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -17,7 +18,9 @@ const orderColumns = `id, checkout_session_id, status, payment_status, mode, cur
 	shipping_name, shipping_line1, shipping_line2, shipping_city, shipping_state,
 	shipping_postal_code, shipping_country, client_reference_id, metadata,
 	created_at, updated_at, change_seq,
-	customer_id, amount_discount, amount_tax, amount_shipping`
+	customer_id, amount_discount, amount_tax, amount_shipping,
+	payment_intent_id, invoice_id, amount_refunded, refunded, cancel_reason, cancel_note,
+	hold, dispute, fraud_warning, released`
 
 // orderRow is one row of orders.
 type orderRow struct {
@@ -48,6 +51,124 @@ type orderRow struct {
 	AmountDiscount     int64          `db:"amount_discount"`
 	AmountTax          int64          `db:"amount_tax"`
 	AmountShipping     int64          `db:"amount_shipping"`
+	PaymentIntentID    sql.NullString `db:"payment_intent_id"`
+	InvoiceID          sql.NullString `db:"invoice_id"`
+	AmountRefunded     int64          `db:"amount_refunded"`
+	Refunded           bool           `db:"refunded"`
+	CancelReason       sql.NullString `db:"cancel_reason"`
+	CancelNote         string         `db:"cancel_note"`
+	Hold               sql.NullString `db:"hold"`
+	Dispute            sql.NullString `db:"dispute"`
+	FraudWarning       sql.NullString `db:"fraud_warning"`
+	Released           sql.NullString `db:"released"`
+}
+
+// disputeRecord and fraudWarningRecord are the JSON of the dispute and
+// fraud_warning columns: the order's fields and what tells two apart.
+type disputeRecord struct {
+	ID      string    `json:"id"`
+	Status  string    `json:"status"`
+	Reason  string    `json:"reason"`
+	Amount  int64     `json:"amount"`
+	Charge  string    `json:"charge"`
+	Created time.Time `json:"created"`
+}
+
+type fraudWarningRecord struct {
+	ID         string    `json:"id"`
+	FraudType  string    `json:"fraud_type"`
+	Actionable bool      `json:"actionable"`
+	Charge     string    `json:"charge"`
+	Created    time.Time `json:"created"`
+}
+
+type releaseRecord struct {
+	AmountRefunded int64  `json:"amount_refunded"`
+	DisputeID      string `json:"dispute_id"`
+	FraudWarningID string `json:"fraud_warning_id"`
+}
+
+// money reads the money columns into o.
+func (r orderRow) money(o *fulfillment.Order) error {
+	o.PaymentIntentID = fulfillment.OptionalID(r.PaymentIntentID.String)
+	o.InvoiceID = fulfillment.OptionalID(r.InvoiceID.String)
+	o.AmountRefunded, o.Refunded = r.AmountRefunded, r.Refunded
+	o.CancelReason = fulfillment.CancelReason(r.CancelReason.String)
+	o.CancelNote = r.CancelNote
+	if r.Hold.Valid {
+		o.Hold = new(fulfillment.Hold)
+		if err := json.Unmarshal([]byte(r.Hold.String), o.Hold); err != nil {
+			return fmt.Errorf("hold: %w", err)
+		}
+	}
+	if r.Dispute.Valid {
+		var d disputeRecord
+		if err := json.Unmarshal([]byte(r.Dispute.String), &d); err != nil {
+			return fmt.Errorf("dispute: %w", err)
+		}
+		o.Dispute = &fulfillment.Dispute{ID: d.ID, Status: d.Status, Reason: d.Reason, Amount: d.Amount,
+			Charge: d.Charge, Created: d.Created, Payment: o.Payment()}
+	}
+	if r.FraudWarning.Valid {
+		var w fraudWarningRecord
+		if err := json.Unmarshal([]byte(r.FraudWarning.String), &w); err != nil {
+			return fmt.Errorf("fraud_warning: %w", err)
+		}
+		o.FraudWarning = &fulfillment.FraudWarning{ID: w.ID, FraudType: w.FraudType, Actionable: w.Actionable,
+			Charge: w.Charge, Created: w.Created, Payment: o.Payment()}
+	}
+	if r.Released.Valid {
+		var rel releaseRecord
+		if err := json.Unmarshal([]byte(r.Released.String), &rel); err != nil {
+			return fmt.Errorf("released: %w", err)
+		}
+		o.Released = fulfillment.Release{AmountRefunded: rel.AmountRefunded, DisputeID: rel.DisputeID, FraudWarningID: rel.FraudWarningID}
+	}
+	return nil
+}
+
+// setMoney writes o's money fields into the row.
+func (r *orderRow) setMoney(o fulfillment.Order) error {
+	r.PaymentIntentID = nullString(string(o.PaymentIntentID))
+	r.InvoiceID = nullString(string(o.InvoiceID))
+	r.AmountRefunded, r.Refunded = o.AmountRefunded, o.Refunded
+	r.CancelReason = nullString(string(o.CancelReason))
+	r.CancelNote = o.CancelNote
+	var err error
+	if o.Hold != nil {
+		if r.Hold, err = jsonColumn(o.Hold); err != nil {
+			return fmt.Errorf("hold: %w", err)
+		}
+	}
+	if d := o.Dispute; d != nil {
+		if r.Dispute, err = jsonColumn(disputeRecord{ID: d.ID, Status: d.Status, Reason: d.Reason, Amount: d.Amount,
+			Charge: d.Charge, Created: d.Created.UTC()}); err != nil {
+			return fmt.Errorf("dispute: %w", err)
+		}
+	}
+	if w := o.FraudWarning; w != nil {
+		if r.FraudWarning, err = jsonColumn(fraudWarningRecord{ID: w.ID, FraudType: w.FraudType, Actionable: w.Actionable,
+			Charge: w.Charge, Created: w.Created.UTC()}); err != nil {
+			return fmt.Errorf("fraud_warning: %w", err)
+		}
+	}
+	if rel := o.Released; rel != (fulfillment.Release{}) {
+		if r.Released, err = jsonColumn(releaseRecord{AmountRefunded: rel.AmountRefunded, DisputeID: rel.DisputeID,
+			FraudWarningID: rel.FraudWarningID}); err != nil {
+			return fmt.Errorf("released: %w", err)
+		}
+	}
+	return nil
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+func jsonColumn(v any) (sql.NullString, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return sql.NullString{}, err
+	}
+	return sql.NullString{String: string(b), Valid: true}, nil
 }
 
 func (r orderRow) order() (fulfillment.Order, error) {
@@ -88,6 +209,9 @@ func (r orderRow) order() (fulfillment.Order, error) {
 		if err := json.Unmarshal([]byte(r.Metadata.String), &o.Metadata); err != nil {
 			return o, fmt.Errorf("order %s: metadata: %w", r.ID, err)
 		}
+	}
+	if err := r.money(&o); err != nil {
+		return o, fmt.Errorf("order %s: %w", r.ID, err)
 	}
 	var err error
 	if o.CreatedAt, err = parseTime(r.CreatedAt); err != nil {
@@ -136,6 +260,9 @@ func newOrderRow(o fulfillment.Order, seq int64) (orderRow, error) {
 			return r, fmt.Errorf("order %s: metadata: %w", o.ID, err)
 		}
 		r.Metadata = sql.NullString{String: string(b), Valid: true}
+	}
+	if err := r.setMoney(o); err != nil {
+		return r, fmt.Errorf("order %s: %w", o.ID, err)
 	}
 	return r, nil
 }
@@ -191,6 +318,22 @@ func (r lineItemRow) lineItem() fulfillment.LineItem {
 // wrapping fulfillment.ErrNotFound.
 func (db *DB) OrderBySession(ctx context.Context, sessionID string) (fulfillment.Order, error) {
 	return db.readOrder(ctx, `checkout_session_id = ?`, sessionID)
+}
+
+// OrderByPayment returns the order whose session made the payment: by
+// payment intent, else by invoice; an error wrapping
+// fulfillment.ErrNotFound when neither names one.
+func (db *DB) OrderByPayment(ctx context.Context, p fulfillment.Payment) (fulfillment.Order, error) {
+	if p.PaymentIntent != "" {
+		o, err := db.readOrder(ctx, `payment_intent_id = ?`, p.PaymentIntent)
+		if !errors.Is(err, fulfillment.ErrNotFound) {
+			return o, err
+		}
+	}
+	if p.Invoice != "" {
+		return db.readOrder(ctx, `invoice_id = ?`, p.Invoice)
+	}
+	return fulfillment.Order{}, fmt.Errorf("order of payment %s: %w", p.PaymentIntent, fulfillment.ErrNotFound)
 }
 
 // Order returns the order whose order id ("ord_...") or Checkout Session id
@@ -431,7 +574,9 @@ func insertOrder(ctx context.Context, tx *sqlx.Tx, o fulfillment.Order, seq int6
 		:shipping_name, :shipping_line1, :shipping_line2, :shipping_city, :shipping_state,
 		:shipping_postal_code, :shipping_country, :client_reference_id, :metadata,
 		:created_at, :updated_at, :change_seq,
-		:customer_id, :amount_discount, :amount_tax, :amount_shipping)`, r); err != nil {
+		:customer_id, :amount_discount, :amount_tax, :amount_shipping,
+		:payment_intent_id, :invoice_id, :amount_refunded, :refunded, :cancel_reason, :cancel_note,
+		:hold, :dispute, :fraud_warning, :released)`, r); err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}
 	return nil
@@ -454,6 +599,10 @@ func updateOrder(ctx context.Context, tx *sqlx.Tx, o fulfillment.Order, seq int6
 		client_reference_id = :client_reference_id, metadata = :metadata,
 		customer_id = :customer_id, amount_discount = :amount_discount,
 		amount_tax = :amount_tax, amount_shipping = :amount_shipping,
+		payment_intent_id = :payment_intent_id, invoice_id = :invoice_id,
+		amount_refunded = :amount_refunded, refunded = :refunded,
+		cancel_reason = :cancel_reason, cancel_note = :cancel_note,
+		hold = :hold, dispute = :dispute, fraud_warning = :fraud_warning, released = :released,
 		updated_at = :updated_at, change_seq = :change_seq
 		WHERE id = :id`, r)
 	if err != nil {

@@ -179,6 +179,15 @@ func (m *memOrders) OrderBySession(_ context.Context, id string) (fulfillment.Or
 	return o, nil
 }
 
+func (m *memOrders) OrderByPayment(_ context.Context, p fulfillment.Payment) (fulfillment.Order, error) {
+	for _, o := range m.orders {
+		if p.PaymentIntent != "" && o.Payment().PaymentIntent == p.PaymentIntent {
+			return o, nil
+		}
+	}
+	return fulfillment.Order{}, fulfillment.ErrNotFound
+}
+
 func (m *memOrders) Record(_ context.Context, eventID, _ string, c fulfillment.Order) (fulfillment.Order, fulfillment.Outcome, error) {
 	id := c.CheckoutSessionID
 	if m.events[eventID] {
