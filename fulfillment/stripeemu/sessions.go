@@ -23,7 +23,7 @@ type session struct {
 	// paymentIntent and subscription are the ids the session list filters on.
 	paymentIntent, subscription string
 	fields                      map[string]json.RawMessage // compact JSON values, without line_items
-	items   []lineItem
+	items                       []lineItem
 }
 
 // lineItem is one item, rendered both ways Stripe renders it.
