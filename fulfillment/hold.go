@@ -208,10 +208,10 @@ func (o Order) cancel(reason CancelReason, note string) Order {
 }
 
 // HoldByMerchant returns the order held by the merchant (reason merchant),
-// with note if one is given. Holding a held order adds the reason (and
+// with note if one is given; by is the admin who asked (ChangedBy). Holding a held order adds the reason (and
 // replaces the note); an order that has shipped in part, or is canceled, is
 // an ErrConflict; a note over MaxNoteLen characters is an ErrInvalid.
-func (o Order) HoldByMerchant(note string, at time.Time) (next Order, changed bool, err error) {
+func (o Order) HoldByMerchant(note, by string, at time.Time) (next Order, changed bool, err error) {
 	note = strings.TrimSpace(note)
 	if err := checkNote(note); err != nil {
 		return o, false, err
@@ -234,14 +234,15 @@ func (o Order) HoldByMerchant(note string, at time.Time) (next Order, changed bo
 	next.Hold = &h
 	next = next.settle(at)
 	next.UpdatedAt = at.UTC()
+	next.ChangedBy = Actor{Kind: ActorAdmin, Name: by}
 	return next, true, nil
 }
 
 // ReleaseByMerchant returns the order with every current hold reason
 // removed, back to the status it was held from; it stays released until
-// Stripe reports something new. An order that is not on hold is an
-// ErrConflict.
-func (o Order) ReleaseByMerchant(at time.Time) (next Order, changed bool, err error) {
+// Stripe reports something new; by is the admin who asked. An order that
+// is not on hold is an ErrConflict.
+func (o Order) ReleaseByMerchant(by string, at time.Time) (next Order, changed bool, err error) {
 	if o.Status != StatusOnHold {
 		return o, false, Errorf(CodeConflict, "order %s is %s, not on hold", o.ID, o.Status)
 	}
@@ -257,13 +258,15 @@ func (o Order) ReleaseByMerchant(at time.Time) (next Order, changed bool, err er
 	next.Status = o.base()
 	next = next.settle(at)
 	next.UpdatedAt = at.UTC()
+	next.ChangedBy = Actor{Kind: ActorAdmin, Name: by}
 	return next, true, nil
 }
 
-// CancelByMerchant returns the order canceled by the merchant, with note.
+// CancelByMerchant returns the order canceled by the merchant, with note;
+// by is the admin who asked.
 // Canceling a canceled order changes nothing; an order of which anything
 // has shipped is an ErrConflict.
-func (o Order) CancelByMerchant(note string, at time.Time) (next Order, changed bool, err error) {
+func (o Order) CancelByMerchant(note, by string, at time.Time) (next Order, changed bool, err error) {
 	note = strings.TrimSpace(note)
 	if err := checkNote(note); err != nil {
 		return o, false, err
@@ -276,6 +279,7 @@ func (o Order) CancelByMerchant(note string, at time.Time) (next Order, changed 
 	}
 	next = o.cancel(CancelMerchant, note)
 	next.UpdatedAt = at.UTC()
+	next.ChangedBy = Actor{Kind: ActorAdmin, Name: by}
 	return next, true, nil
 }
 

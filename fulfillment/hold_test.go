@@ -48,9 +48,9 @@ func merge(fact Order) step {
 }
 
 var (
-	hold     = step{"hold", func(o Order) (Order, bool, error) { return o.HoldByMerchant("check address", holdT0.Add(2*time.Minute)) }}
-	release  = step{"release", func(o Order) (Order, bool, error) { return o.ReleaseByMerchant(holdT0.Add(3 * time.Minute)) }}
-	cancelIt = step{"cancel", func(o Order) (Order, bool, error) { return o.CancelByMerchant("buyer asked", holdT0.Add(3*time.Minute)) }}
+	hold     = step{"hold", func(o Order) (Order, bool, error) { return o.HoldByMerchant("check address", "alice", holdT0.Add(2*time.Minute)) }}
+	release  = step{"release", func(o Order) (Order, bool, error) { return o.ReleaseByMerchant("alice", holdT0.Add(3 * time.Minute)) }}
+	cancelIt = step{"cancel", func(o Order) (Order, bool, error) { return o.CancelByMerchant("buyer asked", "alice", holdT0.Add(3*time.Minute)) }}
 	ack      = step{"acknowledge", func(o Order) (Order, bool, error) { return o.Acknowledge("wms", holdT0.Add(time.Second)) }}
 	shipAll  = step{"ship", func(o Order) (Order, bool, error) {
 		n, _, created, err := o.Ship(ShipmentRequest{Carrier: "ups", TrackingNumber: "1Z"}, "wms", holdT0.Add(time.Second))
@@ -192,7 +192,7 @@ func TestHoldRules(t *testing.T) {
 // it began and the merchant's note.
 func TestHoldKeepsSinceAndNote(t *testing.T) {
 	t.Parallel()
-	o, _, err := payableOrder().HoldByMerchant("call the buyer", holdT0)
+	o, _, err := payableOrder().HoldByMerchant("call the buyer", "alice", holdT0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,10 +201,10 @@ func TestHoldKeepsSinceAndNote(t *testing.T) {
 	if o.Hold == nil || !o.Hold.Since.Equal(holdT0) || o.Hold.Note != "call the buyer" || !slices.Equal(o.Hold.Reasons, []HoldReason{HoldMerchant}) {
 		t.Fatalf("hold %+v, want merchant since %v with the note", o.Hold, holdT0)
 	}
-	if _, _, err := o.HoldByMerchant(strings.Repeat("é", MaxNoteLen+1), holdT0); Find(err, CodeInvalid) == nil {
+	if _, _, err := o.HoldByMerchant(strings.Repeat("é", MaxNoteLen+1), "alice", holdT0); Find(err, CodeInvalid) == nil {
 		t.Errorf("long note: %v, want invalid", err)
 	}
-	if _, changed, err := o.HoldByMerchant("", holdT0); err != nil || changed {
+	if _, changed, err := o.HoldByMerchant("", "alice", holdT0); err != nil || changed {
 		t.Errorf("holding again without a note: changed %v, %v; want no change", changed, err)
 	}
 }

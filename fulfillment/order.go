@@ -204,6 +204,11 @@ type Order struct {
 	Shipments       []Shipment       `json:"shipments"`
 	CreatedAt       time.Time        `json:"created_at"`
 	UpdatedAt       time.Time        `json:"updated_at"`
+	// ChangedBy is who made the change that returned this order: set by
+	// the transitions a warehouse or an admin makes (Acknowledge, Ship,
+	// HoldByMerchant, ...), for the order's history. Internal; stores do
+	// not read it back.
+	ChangedBy Actor `json:"-"`
 }
 
 // OrderID is the stable order id of a Checkout Session: the same session

@@ -71,6 +71,7 @@ func (o Order) Acknowledge(by string, at time.Time) (next Order, changed bool, e
 	case StatusReadyToShip:
 		o.Status = StatusInFulfillment
 		o.Acknowledgement = &Acknowledgement{By: by, At: at.UTC()}
+		o.ChangedBy = Actor{Kind: ActorWarehouse, Name: by}
 		o.UpdatedAt = at.UTC()
 		return o, true, nil
 	case StatusInFulfillment, StatusPartiallyShipped, StatusShipped:
@@ -160,6 +161,7 @@ func (o Order) Ship(req ShipmentRequest, by string, at time.Time) (next Order, s
 	}
 	// A new slice: the caller's order keeps its own.
 	o.Shipments = append(append(make([]Shipment, 0, len(o.Shipments)+1), o.Shipments...), s)
+	o.ChangedBy = Actor{Kind: ActorWarehouse, Name: by}
 	o.Status = StatusShipped
 	for _, n := range o.LeftToShip() {
 		if n > 0 {

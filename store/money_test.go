@@ -51,7 +51,7 @@ func TestMoneyFactsRoundTrip(t *testing.T) {
 	sameOrder(t, "held", read, held)
 
 	released, err := db.ChangeOrder(ctx, o.ID, func(o fulfillment.Order) (fulfillment.Order, bool, error) {
-		return o.ReleaseByMerchant(at(2))
+		return o.ReleaseByMerchant("alice", at(2))
 	})
 	if err != nil || released.Status != fulfillment.StatusReadyToShip {
 		t.Fatalf("release: %v %s", err, released.Status)
@@ -65,7 +65,7 @@ func TestMoneyFactsRoundTrip(t *testing.T) {
 		t.Fatalf("same facts after release: %s", outcome)
 	}
 	canceled, err := db.ChangeOrder(ctx, o.ID, func(o fulfillment.Order) (fulfillment.Order, bool, error) {
-		return o.CancelByMerchant("buyer asked", at(3))
+		return o.CancelByMerchant("buyer asked", "alice", at(3))
 	})
 	if err != nil || canceled.CancelReason != fulfillment.CancelMerchant || canceled.CancelNote != "buyer asked" {
 		t.Fatalf("cancel: %v %+v", err, canceled)
@@ -101,7 +101,7 @@ func TestOnHoldListed(t *testing.T) {
 	o := order("cs_h", fulfillment.StatusReadyToShip, fulfillment.PaymentPaid, 1, 0)
 	mustRecord(t, db, "evt_1", fulfillment.EventSessionCompleted, o)
 	if _, err := db.ChangeOrder(ctx, o.ID, func(o fulfillment.Order) (fulfillment.Order, bool, error) {
-		return o.HoldByMerchant("", at(1))
+		return o.HoldByMerchant("", "alice", at(1))
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -437,7 +437,8 @@ func lineItems(rows []lineItemRow) []fulfillment.LineItem {
 //     when they first become known.
 //
 // The event is recorded as processed, and a change (created or updated)
-// written to the outbox, in the same transaction. A candidate
+// written to the outbox and the order's history (by the event), in the
+// same transaction. A candidate
 // without a Checkout Session id is a permanent error; any other error
 // (database busy or locked included) is transient.
 func (db *DB) Record(ctx context.Context, eventID, eventType string, candidate fulfillment.Order) (fulfillment.Order, fulfillment.Outcome, error) {
@@ -504,6 +505,9 @@ func record(ctx context.Context, tx *sqlx.Tx, eventID, eventType string, candida
 		if err := writeOutbox(ctx, tx, order, seq); err != nil {
 			return order, "", err
 		}
+		if err := writeHistory(ctx, tx, nil, order, seq, fulfillment.Actor{Kind: fulfillment.ActorStripe, Name: eventID}); err != nil {
+			return order, "", err
+		}
 	case err != nil:
 		return fulfillment.Order{}, "", fmt.Errorf("load order: %w", err)
 	default:
@@ -525,6 +529,9 @@ func record(ctx context.Context, tx *sqlx.Tx, eventID, eventType string, candida
 				}
 			}
 			if err := writeOutbox(ctx, tx, order, seq); err != nil {
+				return order, "", err
+			}
+			if err := writeHistory(ctx, tx, &existing, order, seq, fulfillment.Actor{Kind: fulfillment.ActorStripe, Name: eventID}); err != nil {
 				return order, "", err
 			}
 		}

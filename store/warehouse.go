@@ -20,7 +20,7 @@ import (
 // warehouse transitions of package fulfillment (Order.Acknowledge,
 // Order.Ship) have this shape. A change is written with a new change_seq,
 // so the order reappears in the feed, together with an outbox row carrying
-// the order's JSON. ChangeOrder persists the status, the other order
+// the order's JSON and a history row naming the next order's ChangedBy. ChangeOrder persists the status, the other order
 // columns, a new acknowledgement and new shipments; line items are never
 // rewritten, and a change that drops line items, an acknowledgement or a
 // shipment is refused.
@@ -73,10 +73,14 @@ func (db *DB) ChangeOrder(ctx context.Context, id string,
 	if err := writeOutbox(ctx, tx, after, seq); err != nil {
 		return before, fmt.Errorf("change order %s: %w", before.ID, err)
 	}
+	if err := writeHistory(ctx, tx, &before, after, seq, after.ChangedBy); err != nil {
+		return before, fmt.Errorf("change order %s: %w", before.ID, err)
+	}
 	if err := tx.Commit(); err != nil {
 		return before, fmt.Errorf("change order %s: commit: %w", before.ID, err)
 	}
 	db.outboxWritten()
+	after.ChangedBy = fulfillment.Actor{} // recorded in the history; orders read back have none
 	return after, nil
 }
 
