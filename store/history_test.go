@@ -18,7 +18,9 @@ func TestOrderHistory(t *testing.T) {
 	mustRecord(t, db, "evt_created", fulfillment.EventSessionCompleted, o)
 	mustRecord(t, db, "evt_duplicate_no_change", fulfillment.EventSessionCompleted, o)
 	steps := []func(fulfillment.Order) (fulfillment.Order, bool, error){
-		func(o fulfillment.Order) (fulfillment.Order, bool, error) { return o.HoldByMerchant("call buyer", "alice", at(1)) },
+		func(o fulfillment.Order) (fulfillment.Order, bool, error) {
+			return o.HoldByMerchant("call buyer", "alice", at(1))
+		},
 		func(o fulfillment.Order) (fulfillment.Order, bool, error) { return o.ReleaseByMerchant("bob", at(2)) },
 		func(o fulfillment.Order) (fulfillment.Order, bool, error) { return o.Acknowledge("wms", at(3)) },
 		func(o fulfillment.Order) (fulfillment.Order, bool, error) {
