@@ -8,6 +8,7 @@ package fulfillment
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"encoding/base32"
 	"slices"
 	"strings"
@@ -324,4 +325,19 @@ func payRank(p PaymentStatus) int {
 		return 2
 	}
 	return 0
+}
+
+// FormatAmount is amount, in currency's smallest unit, as people read it:
+// "EUR 129.50", "JPY 1200" for zero-decimal currencies.
+func FormatAmount(amount int64, currency string) string {
+	cur := strings.ToUpper(currency)
+	switch cur {
+	case "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF":
+		return fmt.Sprintf("%s %d", cur, amount)
+	}
+	sign := ""
+	if amount < 0 {
+		sign, amount = "-", -amount
+	}
+	return fmt.Sprintf("%s %s%d.%02d", cur, sign, amount/100, amount%100)
 }

@@ -278,18 +278,8 @@ func printOrders(w io.Writer, orders []fulfillment.Order) {
 }
 
 // money formats an amount in the currency's smallest unit.
-func money(amount int64, currency string) string {
-	cur := strings.ToUpper(currency)
-	switch cur {
-	case "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF":
-		return fmt.Sprintf("%s %d", cur, amount)
-	}
-	sign := ""
-	if amount < 0 {
-		sign, amount = "-", -amount
-	}
-	return fmt.Sprintf("%s %s%d.%02d", cur, sign, amount/100, amount%100)
-}
+// money is amount in currency as people read it (fulfillment.FormatAmount).
+func money(amount int64, currency string) string { return fulfillment.FormatAmount(amount, currency) }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

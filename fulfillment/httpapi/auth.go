@@ -20,14 +20,7 @@ func requireToken(log *slog.Logger, tokens []Token, refused func(reason string))
 	if refused == nil {
 		refused = func(string) {}
 	}
-	type digest struct {
-		name string
-		sum  [sha256.Size]byte
-	}
-	digests := make([]digest, len(tokens))
-	for i, t := range tokens {
-		digests[i] = digest{t.Name, sha256.Sum256([]byte(t.Token))}
-	}
+	match := MatchToken(tokens)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -37,14 +30,7 @@ func requireToken(log *slog.Logger, tokens []Token, refused func(reason string))
 				writeProblem(w, http.StatusUnauthorized, "missing bearer token")
 				return
 			}
-			// Hashing first makes every comparison the same length.
-			sum := sha256.Sum256([]byte(raw))
-			name := ""
-			for _, d := range digests {
-				if subtle.ConstantTimeCompare(sum[:], d.sum[:]) == 1 {
-					name = d.name
-				}
-			}
+			name, _ := match(raw)
 			if name == "" {
 				refused("unknown_token")
 				unknown.Warn("api request with unknown token", "path", r.URL.Path, "remote", r.RemoteAddr)
@@ -64,4 +50,31 @@ type tokenNameKey struct{}
 func tokenName(ctx context.Context) string {
 	name, _ := ctx.Value(tokenNameKey{}).(string)
 	return name
+}
+
+// MatchToken returns the name of the token among tokens that raw is, and
+// whether one is, comparing in constant time (hashes first, so every
+// comparison has the same length, and every token is compared).
+func MatchToken(tokens []Token) func(raw string) (name string, ok bool) {
+	type digest struct {
+		name string
+		sum  [sha256.Size]byte
+	}
+	digests := make([]digest, len(tokens))
+	for i, t := range tokens {
+		digests[i] = digest{t.Name, sha256.Sum256([]byte(t.Token))}
+	}
+	return func(raw string) (string, bool) {
+		if raw == "" {
+			return "", false
+		}
+		sum := sha256.Sum256([]byte(raw))
+		name := ""
+		for _, d := range digests {
+			if subtle.ConstantTimeCompare(sum[:], d.sum[:]) == 1 {
+				name = d.name
+			}
+		}
+		return name, name != ""
+	}
 }

@@ -62,17 +62,25 @@ var statusOf = [...]struct {
 	{fulfillment.CodeInvalid, http.StatusUnprocessableEntity},
 }
 
+// refusal is the status and sentence of err if it is a refusal (statusOf).
+func refusal(err error) (status int, detail string, ok bool) {
+	for _, p := range statusOf {
+		if e := fulfillment.Find(err, p.code); e != nil {
+			return p.status, e.Detail, true
+		}
+	}
+	return 0, "", false
+}
+
 // writeError answers err as a problem (the webhook sends only refusals
 // here, the /v1 handlers everything): a refusal with its
 // status and sentence (statusOf); ErrNotFound is about the {id} of the
 // path; anything else, CodePermanent included, is the server's trouble
 // (503, logged).
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	for _, p := range statusOf {
-		if e := fulfillment.Find(err, p.code); e != nil {
-			writeProblem(w, p.status, e.Detail)
-			return
-		}
+	if status, detail, ok := refusal(err); ok {
+		writeProblem(w, status, detail)
+		return
 	}
 	switch {
 	case errors.Is(err, fulfillment.ErrNotFound):

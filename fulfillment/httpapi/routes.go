@@ -1,5 +1,6 @@
 // Package httpapi is fulfillmentd's HTTP surface: Stripe's webhooks, the
-// warehouse API /v1 and the operations endpoints. It knows the domain
+// warehouse API /v1, the operator console /console/ and the operations
+// endpoints. It knows the domain
 // (package fulfillment) and Stripe's signature format (stripeevent), and
 // reaches the broker and the database only through the small interfaces
 // declared here; package main wires them.
@@ -27,6 +28,8 @@ type Deps struct {
 	// Ops serves /healthz, /readyz and /metrics (NewOps); nil when they are
 	// served elsewhere (the admin listener) and are 404 here.
 	Ops http.Handler
+	// Console nil: no /console/ (no admin token configured).
+	Console *Console
 	// NotServed maps a path prefix this process does not serve to the
 	// sentence of its 404 (where it is served instead).
 	NotServed map[string]string
@@ -106,7 +109,35 @@ func routes(log *slog.Logger, d Deps) []route {
 	if d.API != nil {
 		rs = append(rs, v1Routes(log, d.API)...)
 	}
+	if d.Console != nil {
+		rs = append(rs, consoleRoutes(log, d.Console)...)
+	}
 	return rs
+}
+
+// consoleRoutes is the operator console (console.go): HTML pages for
+// admins. GETs change nothing; every POST needs the session's CSRF token.
+func consoleRoutes(log *slog.Logger, cfg *Console) []route {
+	c := newConsole(log, cfg)
+	return []route{
+		{"GET /console/static/", c.static},
+		{"GET /console/sign-in", c.signInPage()},
+		{"POST /console/sign-in", c.signIn(newLogSampler(log, time.Now))},
+		{"POST /console/sign-out", c.signOut()},
+		{"GET /console/{$}", c.ordersPage()},
+		{"GET /console/orders/{id}", c.orderPage()},
+		{"GET /console/orders/{id}/{action}", c.confirmPage()},
+		{"POST /console/orders/{id}/{action}", c.orderAction()},
+		{"GET /console/dead-letters", c.deadLettersPage()},
+		{"GET /console/dead-letters/{id}", c.deadLetterPage()},
+		{"POST /console/dead-letters/retry", c.retryDeadLetters()},
+		{"POST /console/dead-letters/purge", c.purgeDeadLetters()},
+		{"GET /console/deliveries", c.deliveriesPage()},
+		{"POST /console/deliveries/retry", c.retryDelivery()},
+		{"GET /console/overview", c.overviewPage()},
+		{"GET /console/cross-sells", c.crossSellsPage()},
+		{"/console/", c.notFoundPage()},
+	}
 }
 
 // v1Routes is the warehouse API: exactly what openapi.json describes
