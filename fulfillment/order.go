@@ -8,8 +8,8 @@ package fulfillment
 
 import (
 	"crypto/sha256"
-	"fmt"
 	"encoding/base32"
+	"fmt"
 	"slices"
 	"strings"
 	"time"

@@ -111,7 +111,8 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 			return nil, fmt.Errorf("set up stream: %w", err)
 		}
 		a.metrics.reg.MustRegister(newGauges(log, nil, nil))
-		deps.NotServed = map[string]string{"/v1/": "this process is a receiver (--role receiver): the warehouse API /v1 is served by the worker role"}
+		deps.NotServed = map[string]string{"/v1/": "this process is a receiver (--role receiver): the warehouse API /v1 is served by the worker role",
+			"/console/": "this process is a receiver (--role receiver): the console is served by the worker role"}
 		if err := a.listen(cfg, deps); err != nil {
 			return nil, err
 		}
@@ -152,12 +153,15 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	replayer := &broker.Replayer{Store: a.db, Publisher: publisher, Wake: wake, Signer: signer, Log: log}
 	a.tasks = append(a.tasks, task{name: "replayer", run: replayer.Run},
 		processedPruner{db: a.db, keep: processedRetention, every: processedPruneEach, now: time.Now, log: log}.task())
+	reconciled := &lastReconcile{}
 	if cfg.ReconcileEvery > 0 {
 		rec := &fulfillment.Reconciler{Stripe: a.stripe, Store: a.db, Log: log, BuildEvent: stripeevent.Build}
-		a.tasks = append(a.tasks, reconcileEvery(rec, cfg.ReconcileEvery, cfg.ReconcileSince, wake, log))
+		a.tasks = append(a.tasks, reconcileEvery(rec, cfg.ReconcileEvery, cfg.ReconcileSince, wake, log, reconciled.set))
 	}
-	a.metrics.reg.MustRegister(newGauges(log, a.db, consumer))
+	gauges := newGauges(log, a.db, consumer)
+	a.metrics.reg.MustRegister(gauges)
 	deps.API = &httpapi.API{Orders: a.db, Tokens: cfg.APITokens, Now: time.Now, Refused: a.metrics.unauthorizedRequest}
+	deps.Console = a.console(cfg, key, gauges, reconciled)
 	if err := a.listen(cfg, deps); err != nil {
 		return nil, err
 	}

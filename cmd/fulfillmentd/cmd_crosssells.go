@@ -55,27 +55,9 @@ func crossSellsCheck(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("cross-sells check: %w", err)
 	}
 	client := cfg.stripeClient(newLogger(e.stderr, cfg.LogFormat, cfg.LogLevel), nil)
-	catalog := make(map[string]*fulfillment.Product)
-	for _, id := range cfg.CrossSells.Products() {
-		p, err := client.Product(ctx, id)
-		switch {
-		case errors.Is(err, fulfillment.ErrNotFound):
-			catalog[id] = nil
-		case err != nil:
-			return fmt.Errorf("cross-sells check: %w", explainStripeKey(err))
-		default:
-			catalog[id] = &p
-		}
-	}
-	out := checkOutput{AutomaticTax: *automaticTax, Pairs: []fulfillment.Eligibility{}}
-	for _, pair := range cfg.CrossSells.Pairs() {
-		v := fulfillment.CheckCrossSell(pair, catalog[pair.Base], catalog[pair.CrossSell], *automaticTax)
-		out.Pairs = append(out.Pairs, v)
-		if v.Eligible {
-			out.Eligible++
-		} else {
-			out.Ineligible++
-		}
+	out, err := checkCrossSells(ctx, client, cfg.CrossSells, *automaticTax)
+	if err != nil {
+		return fmt.Errorf("cross-sells check: %w", explainStripeKey(err))
 	}
 	if *asJSON {
 		if err := writeIndentedJSON(e.stdout, out); err != nil {
@@ -89,6 +71,39 @@ func crossSellsCheck(ctx context.Context, args []string, e env) error {
 			out.Ineligible, len(out.Pairs))
 	}
 	return nil
+}
+
+// productReader reads one product from Stripe (stripeapi.Client).
+type productReader interface {
+	Product(ctx context.Context, id string) (fulfillment.Product, error)
+}
+
+// checkCrossSells reads every product of cs from Stripe and returns each
+// pair's verdict: "cross-sells check", and the console's check.
+func checkCrossSells(ctx context.Context, client productReader, cs fulfillment.CrossSells, automaticTax bool) (checkOutput, error) {
+	catalog := make(map[string]*fulfillment.Product)
+	for _, id := range cs.Products() {
+		p, err := client.Product(ctx, id)
+		switch {
+		case errors.Is(err, fulfillment.ErrNotFound):
+			catalog[id] = nil
+		case err != nil:
+			return checkOutput{}, err
+		default:
+			catalog[id] = &p
+		}
+	}
+	out := checkOutput{AutomaticTax: automaticTax, Pairs: []fulfillment.Eligibility{}}
+	for _, pair := range cs.Pairs() {
+		v := fulfillment.CheckCrossSell(pair, catalog[pair.Base], catalog[pair.CrossSell], automaticTax)
+		out.Pairs = append(out.Pairs, v)
+		if v.Eligible {
+			out.Eligible++
+		} else {
+			out.Ineligible++
+		}
+	}
+	return out, nil
 }
 
 func printEligibility(w io.Writer, file string, out checkOutput) {
@@ -151,17 +166,13 @@ func crossSellsReport(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return fmt.Errorf("cross-sells report: %w", err)
 	}
-	until := e.now().UTC()
-	since, err := parseSince(*sinceFlag, until)
-	if err != nil {
-		return fmt.Errorf("cross-sells report: --since: %w", err)
-	}
 	db, err := store.OpenReadOnly(ctx, cfg.dbPath())
 	if err != nil {
 		return fmt.Errorf("cross-sells report: %w (FULFILLMENT_DATA_DIR is %q; serve creates the database)", err, cfg.DataDir)
 	}
 	defer db.Close()
-	stats, err := db.CrossSellReport(ctx, cfg.CrossSells.Pairs(), since)
+	until := e.now().UTC()
+	since, stats, err := crossSellReport(ctx, db, cfg.CrossSells.Pairs(), *sinceFlag, until)
 	if err != nil {
 		return fmt.Errorf("cross-sells report: %w", err)
 	}
@@ -209,6 +220,22 @@ func printReport(w io.Writer, sinceFlag string, out reportOutput) {
 			p.OrdersWithBase, p.OrdersWithCrossSell, rate, revenue, with, without)
 	}
 	_ = tw.Flush()
+}
+
+// crossSellReporter is the store's report (store.DB).
+type crossSellReporter interface {
+	CrossSellReport(ctx context.Context, pairs []fulfillment.CrossSellPair, since time.Time) ([]fulfillment.CrossSellStats, error)
+}
+
+// crossSellReport is the report over the orders recorded in window (as
+// --since reads it) before now: "cross-sells report", and the console's.
+func crossSellReport(ctx context.Context, db crossSellReporter, pairs []fulfillment.CrossSellPair, window string, now time.Time) (time.Time, []fulfillment.CrossSellStats, error) {
+	since, err := parseSince(window, now)
+	if err != nil {
+		return since, nil, fulfillment.Errorf(fulfillment.CodeInvalid, "--since: %v", err)
+	}
+	stats, err := db.CrossSellReport(ctx, pairs, since)
+	return since, stats, err
 }
 
 // parseSince reads --since relative to now: "30d" (days), any Go duration

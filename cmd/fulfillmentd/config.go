@@ -35,6 +35,7 @@ type config struct {
 	Addr             string
 	AdminAddr        string // "": /healthz, /readyz, /metrics on Addr
 	APITokens        []apiToken
+	AdminTokens      []apiToken // the operator console's sign-in tokens
 	Workers          int
 	StripeMaxRPS     float64
 	CrossSellsFile   string
@@ -131,6 +132,8 @@ func settings() []setting {
 			}},
 		{env: "FULFILLMENT_API_TOKEN", flag: "api-token", secret: true, usage: "bearer token(s) for /v1, comma-separated, each name:token (split at the first colon; the name is recorded as acknowledgement.by) or a bare token (named default); unset: /v1 refuses every request",
 			parse: func(c *config, v string) (err error) { c.APITokens, err = parseTokens(v); return err }},
+		{env: "FULFILLMENT_ADMIN_TOKEN", flag: "admin-token", secret: true, usage: "admin token(s) for the operator console /console/, comma-separated like FULFILLMENT_API_TOKEN (the name is recorded as who acted); warehouse tokens cannot sign in; unset: no console (404)",
+			parse: func(c *config, v string) (err error) { c.AdminTokens, err = parseTokens(v); return err }},
 		{env: "FULFILLMENT_WORKERS", flag: "workers", def: "8", usage: "worker concurrency",
 			parse: func(c *config, v string) error {
 				n, err := strconv.Atoi(v)

@@ -255,3 +255,23 @@ func newUnauthorized(reg *prometheus.Registry) *prometheus.CounterVec {
 func (m *metrics) unauthorizedRequest(reason string) {
 	m.unauthorized.WithLabelValues(reason).Inc()
 }
+
+// counterValues is each value of the counter family name by its label
+// (the console's per-minute samples read the same counters as /metrics).
+func (m *metrics) counterValues(name, label string) map[string]float64 {
+	out := map[string]float64{}
+	families, _ := m.reg.Gather() // a failing collector leaves its family out
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, mt := range f.GetMetric() {
+			for _, l := range mt.GetLabel() {
+				if l.GetName() == label {
+					out[l.GetValue()] += mt.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
+}

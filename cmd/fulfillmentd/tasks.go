@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/httpapi"
 	"github.com/fulfillmentd/fulfillmentd/worker"
 )
 
@@ -92,7 +93,13 @@ func startTasks(ctx context.Context, ts []task) (stop func() error) {
 // after start) over the sessions created in the last window, and wakes the
 // replayer when it queued events. A failed run is logged; the next one
 // comes at the next tick.
-func reconcileEvery(r *fulfillment.Reconciler, every, window time.Duration, wake chan<- struct{}, log *slog.Logger) task {
+//
+// done (may be nil) learns each run that ended: the console's last
+// reconcile.
+func reconcileEvery(r *fulfillment.Reconciler, every, window time.Duration, wake chan<- struct{}, log *slog.Logger, done func(httpapi.ReconcileRun)) task {
+	if done == nil {
+		done = func(httpapi.ReconcileRun) {}
+	}
 	// A failed run is logged and left to the next interval: no retry
 	// sooner, as the run itself is long and rate-limited.
 	loop := worker.Loop{Every: every, WaitFirst: true, Backoff: worker.Backoff{Base: every, Max: every, Jitter: worker.NoJitter}}
@@ -100,6 +107,13 @@ func reconcileEvery(r *fulfillment.Reconciler, every, window time.Duration, wake
 		return loop.Run(ctx, func(ctx context.Context) error {
 			start := time.Now()
 			sum, err := r.Run(ctx, start.Add(-window), false)
+			if ctx.Err() == nil {
+				run := httpapi.ReconcileRun{At: start, Duration: time.Since(start), Summary: sum}
+				if err != nil {
+					run.Err = err.Error()
+				}
+				done(run)
+			}
 			switch {
 			case ctx.Err() != nil:
 				return nil
