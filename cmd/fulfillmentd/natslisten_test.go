@@ -159,7 +159,7 @@ func TestPushFeedEmbeddedListen(t *testing.T) {
 		t.Fatal(err)
 	}
 	async.waitViolation(t, `Subscription to "stripe.events.>"`)
-	short := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 2*time.Second) }
+	short := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, time.Second) }
 	for _, c := range []struct {
 		subject string
 		call    func(context.Context) error
