@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -42,8 +43,10 @@ type serverConfig struct {
 // it holds only what the embedded server applies.
 func loadServerConfig(path string) (*serverConfig, error) {
 	raw, err := conf.ParseFileWithChecks(path)
-	if err != nil {
-		return nil, err
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		return nil, err // names the file
+	} else if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var unknown []string
 	sc := &serverConfig{}
