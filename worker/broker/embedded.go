@@ -66,11 +66,14 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 	}
 	sopts := &server.Options{}
 	e := &Embedded{}
+	account := "" // the global account
 	if sc != nil {
-		sopts = sc.opts
-		if err := checkStoreAccount(opts.StoreDir, sc.account); err != nil {
-			return nil, fmt.Errorf("start embedded nats: %w", err)
-		}
+		sopts, account = sc.opts, sc.account
+	}
+	if err := checkStoreAccount(opts.StoreDir, account); err != nil {
+		return nil, fmt.Errorf("start embedded nats: %w", err)
+	}
+	if sc != nil {
 		if sc.hasUsers() || sc.account != "" {
 			self, auth, err := selfUser(sc)
 			if err != nil {

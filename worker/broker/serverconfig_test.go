@@ -130,6 +130,9 @@ accounts { WH: { jetstream: enabled, users: [ %s ] } }
 	if err == nil || !strings.Contains(err.Error(), "holds stream") || !strings.Contains(err.Error(), "of account WH") {
 		t.Errorf("the store's streams in account WH with fulfillmentd in the global account: %v", err)
 	}
+	if _, err = broker.StartEmbedded(broker.EmbeddedOptions{StoreDir: store}); err == nil || !strings.Contains(err.Error(), "of account WH") {
+		t.Errorf("the store's streams in account WH, without a configuration: %v", err)
+	}
 }
 
 // TestEmbeddedSelfUserInProcessOnly: with users configured, a client
