@@ -317,7 +317,7 @@ func (r *Reconciler) problem(ctx context.Context, s Session, events []sessionEve
 		return "no order", nil
 	case err != nil:
 		return "", fmt.Errorf("order of %s: %w", s.ID, err)
-	case o.Status != StatusAwaitingPayment:
+	case o.base() != StatusAwaitingPayment: // held by the merchant while awaiting payment counts too
 		return "", nil
 	case s.PaymentStatus.Settled():
 		return fmt.Sprintf("order %s, session %s", o.Status, s.PaymentStatus), nil

@@ -149,6 +149,10 @@ func TestReconcile(t *testing.T) {
 	} {
 		orders.orders[id] = Order{ID: OrderID(id), CheckoutSessionID: id, Status: st}
 	}
+	// Held by the merchant while awaiting payment: lagging all the same.
+	held := orders.orders["cs_settled_no_event"]
+	held.Status, held.Hold = StatusOnHold, &Hold{Reasons: []HoldReason{HoldMerchant}, PreviousStatus: StatusAwaitingPayment}
+	orders.orders["cs_settled_no_event"] = held
 	orders.events["evt_in_sync"] = true
 	orders.events["evt_settled_completed"] = true
 	store := &replayStore{memStore: orders, dead: map[string]bool{"evt_dead": true, "evt_dead_unsigned": false}, pending: map[string]Replay{},
@@ -204,7 +208,7 @@ func TestReconcile(t *testing.T) {
 		"cs_dead": "no order", "cs_dead_unsigned": "no order", "cs_lost_event": "no order", "cs_no_event": "no order",
 		"cs_failed":           "order awaiting_payment, payment failed (evt_failed)",
 		"cs_settled":          "order awaiting_payment, session paid",
-		"cs_settled_no_event": "order awaiting_payment, session paid",
+		"cs_settled_no_event": "order on_hold, session paid",
 	}
 	if !reflect.DeepEqual(problems, wantProblems) {
 		t.Errorf("problems %v, want %v", problems, wantProblems)

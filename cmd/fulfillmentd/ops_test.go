@@ -348,6 +348,12 @@ func TestReconcileMoneyEvents(t *testing.T) {
 		"cs_test_recm_a: missed charge.refunded ("+ch+") → would queue evt_recm_refund",
 		"summary: checked 2, missing 0, lagging 0, would queue 1 (0 built from the session), in flight 0, dead letters 0; money events listed 2, missed 1")
 	mustCommand(t, env, []string{"reconcile"}, "summary: checked 2, missing 0, lagging 0, queued 1 (0 built from the session)")
+	// The running serve replays the refund it missed: the order is held.
+	o := waitOrder(t, svc, "cs_test_recm_a", fulfillment.StatusOnHold)
+	if o.AmountRefunded != 500 || !o.Hold.Has(fulfillment.HoldRefundPartial) {
+		t.Fatalf("after the replayed refund: refunded %d, hold %+v", o.AmountRefunded, o.Hold)
+	}
+	mustCommand(t, env, []string{"reconcile"}, "summary: checked 2, missing 0, lagging 0, queued 0 (0 built from the session)")
 }
 
 // TestServeReconcileEvery: with --reconcile-every, serve finds a completed
