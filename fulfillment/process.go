@@ -83,6 +83,9 @@ const (
 	OutcomeUpdated   Outcome = "updated"   // the order moved forward
 	OutcomeUnchanged Outcome = "unchanged" // the event taught nothing new
 	OutcomeDuplicate Outcome = "duplicate" // the event was processed before
+	// OutcomeNoSession: a money event about a payment no Checkout Session
+	// made (an invoice renewal, a payment outside Checkout). Nothing made.
+	OutcomeNoSession Outcome = "no_session"
 )
 
 // OrderStore keeps orders. Record must be atomic: the event id is recorded as
@@ -100,7 +103,10 @@ type OrderStore interface {
 
 // Processor is the use case "process this event".
 type Processor struct {
-	Stripe     SessionReader
+	Stripe SessionReader
+	// Payments reads the objects of money events (refunds, disputes,
+	// fraud warnings); nil: money events are refused as permanent errors.
+	Payments   PaymentReader
 	Orders     OrderStore
 	CrossSells CrossSells
 	Now        func() time.Time
@@ -132,11 +138,14 @@ type Result struct {
 // Errors wrapped with Permanent will not be fixed by retrying; every other
 // error is transient.
 func (p *Processor) Process(ctx context.Context, ev Event) (Result, error) {
-	if ev.ID == "" || ev.Session.ID == "" {
-		return Result{}, Permanent(fmt.Errorf("event %q: missing event or session id", ev.ID))
+	if ev.ID == "" || ev.Session.ID == "" && ev.Object == "" {
+		return Result{}, Permanent(fmt.Errorf("event %q: missing event id, or session or object id", ev.ID))
 	}
-	if !Handles(ev.Type) {
-		return Result{}, Permanent(fmt.Errorf("event %s: type %q is not a checkout payment event", ev.ID, ev.Type))
+	if MoneyObject(ev.Type) != "" {
+		return p.processMoney(ctx, ev)
+	}
+	if !HandlesCheckout(ev.Type) {
+		return Result{}, Permanent(fmt.Errorf("event %s: type %q is not a checkout payment or money event", ev.ID, ev.Type))
 	}
 	unlock, err := p.sessions.lock(ctx, ev.Session.ID)
 	if err != nil {
@@ -200,11 +209,7 @@ func (p *Processor) Process(ctx context.Context, ev Event) (Result, error) {
 
 	candidate := orderFrom(sess, status, payment)
 	if needItems {
-		for _, odd := range p.CrossSells.Tag(lines.Items) {
-			p.logger().Warn("cross-sell line with quantity other than 1",
-				"session_id", sess.ID, "line_item", odd.ID, "product_id", odd.ProductID, "quantity", odd.Quantity)
-		}
-		candidate.LineItems = lines.Items
+		candidate.LineItems = p.tag(sess.ID, lines.Items)
 	}
 	now := p.now()
 	candidate.CreatedAt, candidate.UpdatedAt = now, now
@@ -214,6 +219,15 @@ func (p *Processor) Process(ctx context.Context, ev Event) (Result, error) {
 		return res, fmt.Errorf("record order: %w", err)
 	}
 	return res, nil
+}
+
+// tag marks the cross-sells among a session's line items.
+func (p *Processor) tag(sessionID string, items []LineItem) []LineItem {
+	for _, odd := range p.CrossSells.Tag(items) {
+		p.logger().Warn("cross-sell line with quantity other than 1",
+			"session_id", sessionID, "line_item", odd.ID, "product_id", odd.ProductID, "quantity", odd.Quantity)
+	}
+	return items
 }
 
 // target is the status and payment status an event of this type implies.
