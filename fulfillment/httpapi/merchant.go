@@ -106,8 +106,8 @@ func fulfillSession(log *slog.Logger, sessions SessionFulfiller, timeout time.Du
 			fulfillment.Find(err, fulfillment.CodeConflict).Detail == "":
 			writeError(w, r, log, &fulfillment.Error{Code: fulfillment.CodeConflict,
 				Detail: "Checkout Session " + strconv.Quote(id) + " is not complete (open or expired): no order", Err: err})
-		case refusal(err) || r.Context().Err() != nil:
-			writeError(w, r, log, err) // a refusal, or the client went away
+		case refusal(err) || fulfillment.IsPermanent(err) || r.Context().Err() != nil:
+			writeError(w, r, log, err) // a refusal, the server's trouble, or the client went away
 		default:
 			after, known := fulfillment.RetryDelay(err)
 			if !known {

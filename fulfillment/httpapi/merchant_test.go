@@ -2,11 +2,22 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
+	"github.com/fulfillmentd/fulfillmentd/store"
 )
 
 // TestMerchantAPIForbidsWarehouseTokens: a warehouse token gets 403
@@ -185,4 +196,132 @@ func TestMerchantAPIErrors(t *testing.T) {
 			}
 		}
 	})
+}
+
+// newFulfilAPI is the API whose success-page fulfil is a real Processor
+// reading Stripe through stripe-go from emu, with the fixtures and an
+// open session cs_test_open, within timeout (0: the default).
+func newFulfilAPI(t *testing.T, opts stripeemu.Options, timeout time.Duration) (*whAPI, *stripeemu.Emulator) {
+	t.Helper()
+	emu := stripeemu.New(opts)
+	if err := emu.Seed(fixtures.FS, "stripe"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := fixtures.FS.ReadFile("stripe/cs_test_expired.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx struct {
+		Session   map[string]any    `json:"session"`
+		LineItems []json.RawMessage `json:"line_items"`
+	}
+	if err := json.Unmarshal(raw, &fx); err != nil {
+		t.Fatal(err)
+	}
+	fx.Session["id"], fx.Session["status"] = "cs_test_open", "open"
+	open, _ := json.Marshal(fx.Session)
+	if err := emu.AddSession(open, fx.LineItems); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	client := stripeapi.New(stripeapi.Config{SecretKey: "sk_test_fulfil", BaseURL: srv.URL, MaxRPS: 100, MaxNetworkRetries: -1})
+	api := newAPIServer(t, func(db *store.DB) SessionFulfiller {
+		return &fulfillment.Processor{Stripe: client, Orders: db, Log: slog.New(slog.DiscardHandler)}
+	}, timeout)
+	return api, emu
+}
+
+// TestSuccessPageFulfil: the success page's fulfil answers the order of a
+// complete session (also while its payment is pending), 409 for an open or
+// expired one and 404 for one Stripe does not know, both without an
+// order; reloads, concurrent or not, make one order and, once it is paid
+// with its lines, no further Stripe request.
+func TestSuccessPageFulfil(t *testing.T) {
+	t.Parallel()
+	api, emu := newFulfilAPI(t, stripeemu.Options{}, 0)
+	fulfil := func(id string) whResponse {
+		return call(t, "POST", api.url+"/v1/checkout/sessions/"+id+"/fulfill", merchantToken, "")
+	}
+	for _, tt := range []struct {
+		session string
+		status  int
+		want    fulfillment.Status
+		detail  string
+	}{
+		{"cs_test_crosssell", 200, fulfillment.StatusReadyToShip, ""},
+		{"cs_test_unpaid", 200, fulfillment.StatusAwaitingPayment, ""},
+		{"cs_test_expired", 409, "", "is expired"},
+		{"cs_test_open", 409, "", "is open"},
+		{"cs_test_nope", 404, "", `Stripe knows no Checkout Session "cs_test_nope"`},
+	} {
+		r := fulfil(tt.session)
+		if r.status != tt.status {
+			t.Errorf("%s: HTTP %d %s, want %d", tt.session, r.status, r.body, tt.status)
+			continue
+		}
+		if tt.status != 200 {
+			if p := r.problem(t); !strings.Contains(p.Detail, tt.detail) {
+				t.Errorf("%s: detail %q, want it to mention %q", tt.session, p.Detail, tt.detail)
+			}
+			if _, err := api.db.Order(context.Background(), tt.session); !errors.Is(err, fulfillment.ErrNotFound) {
+				t.Errorf("%s: an order was made (%v)", tt.session, err)
+			}
+			continue
+		}
+		if o := r.order(t); o.CheckoutSessionID != tt.session || o.Status != tt.want || len(o.LineItems) == 0 {
+			t.Errorf("%s: %s with %d lines, want %s", tt.session, o.Status, len(o.LineItems), tt.want)
+		}
+	}
+
+	// Reloads of the paid session, eight at once: the same order, no request to Stripe.
+	before := emu.Requests()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if r := fulfil("cs_test_crosssell"); r.status != 200 || r.order(t).ID != fulfillment.OrderID("cs_test_crosssell") {
+				t.Errorf("reload: HTTP %d %s", r.status, r.body)
+			}
+		})
+	}
+	wg.Wait()
+	if n := emu.Requests() - before; n != 0 {
+		t.Errorf("reloads of a paid, recorded session made %d Stripe requests, want 0", n)
+	}
+	page, err := api.db.ListOrders(context.Background(), fulfillment.ListParams{Limit: 100})
+	if err != nil || len(page.Orders) != 2 {
+		t.Errorf("%d orders (%v), want 2 (crosssell, unpaid)", len(page.Orders), err)
+	}
+}
+
+// TestSuccessPageFulfilUnavailable: when Stripe does not answer within the
+// fulfil's deadline, or answers 5xx or 429, the answer is 503 with
+// Retry-After, and no order is made.
+func TestSuccessPageFulfilUnavailable(t *testing.T) {
+	t.Parallel()
+	slow, _ := newFulfilAPI(t, stripeemu.Options{Latency: time.Minute}, 50*time.Millisecond)
+	failing, emu := newFulfilAPI(t, stripeemu.Options{}, 0)
+	for _, tt := range []struct {
+		name   string
+		api    *whAPI
+		status int // the emulator's injected failure; 0: none
+	}{
+		{"deadline", slow, 0},
+		{"Stripe 503", failing, 503},
+		{"Stripe 429", failing, 429},
+	} {
+		if tt.status != 0 {
+			emu.FailNext(1, tt.status)
+		}
+		r := call(t, "POST", tt.api.url+"/v1/checkout/sessions/cs_test_crosssell/fulfill", merchantToken, "")
+		if r.status != 503 || r.header.Get("Retry-After") == "" {
+			t.Errorf("%s: HTTP %d (Retry-After %q) %s, want 503 with Retry-After", tt.name, r.status, r.header.Get("Retry-After"), r.body)
+		} else if secs, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || secs < 1 {
+			t.Errorf("%s: Retry-After %q, want whole seconds", tt.name, r.header.Get("Retry-After"))
+		}
+		r.problem(t)
+		if _, err := tt.api.db.Order(context.Background(), "cs_test_crosssell"); !errors.Is(err, fulfillment.ErrNotFound) {
+			t.Errorf("%s: an order was made (%v)", tt.name, err)
+		}
+	}
 }

@@ -41,6 +41,14 @@ type whAPI struct {
 
 func newWarehouseAPI(t *testing.T) *whAPI {
 	t.Helper()
+	return newAPIServer(t, nil, 0)
+}
+
+// newAPIServer is newWarehouseAPI whose success-page fulfil runs the
+// SessionFulfiller sessions makes over the database (nil: none), within
+// timeout (0: the default).
+func newAPIServer(t *testing.T, sessions func(*store.DB) SessionFulfiller, timeout time.Duration) *whAPI {
+	t.Helper()
 	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "fulfillment.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +63,10 @@ func newWarehouseAPI(t *testing.T) *whAPI {
 		return time.Date(2025, 3, 14, 16, 0, 0, 0, time.UTC).Add(time.Duration(tick.Add(1)) * time.Second)
 	}
 	a := &whAPI{db: db, refused: map[string]int{}}
+	var fulfiller SessionFulfiller
+	if sessions != nil {
+		fulfiller = sessions(db)
+	}
 	refused := func(reason string) {
 		a.mu.Lock()
 		defer a.mu.Unlock()
@@ -64,7 +76,7 @@ func newWarehouseAPI(t *testing.T) *whAPI {
 	h := NewHandler(Deps{
 		Log:      slog.New(slog.DiscardHandler),
 		Webhooks: &Webhooks{Verifier: verifier},
-		API:      &API{Orders: db, Tokens: tokens, Now: clock, Refused: refused},
+		API:      &API{Orders: db, Tokens: tokens, Now: clock, Refused: refused, Sessions: fulfiller, FulfillTimeout: timeout},
 		Ops:      NewOps(slog.New(slog.DiscardHandler), func(context.Context) error { return nil }, nil, false),
 	})
 	srv := httptest.NewServer(h)
