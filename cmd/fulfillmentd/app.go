@@ -226,7 +226,7 @@ func processEvents(proc *fulfillment.Processor, log *slog.Logger, obs *metrics) 
 		}
 		obs.event(string(res.Outcome), time.Since(start))
 		log.Info("event processed", "event_id", ev.ID, "type", ev.Type, "session_id", ev.Session.ID,
-			"order_id", res.Order.ID, "status", res.Order.Status, "outcome", res.Outcome,
+			"object", ev.Object, "order_id", res.Order.ID, "status", res.Order.Status, "outcome", res.Outcome,
 			"stripe_calls", res.Calls, "attempt", m.Attempt, "duration_ms", time.Since(start).Milliseconds())
 		return nil
 	})

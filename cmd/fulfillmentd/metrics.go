@@ -45,7 +45,7 @@ func newMetrics() *metrics {
 			"Time to verify a webhook and make it durable on the broker (accepted and duplicate deliveries).",
 			[]float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 5}),
 		events: counters("fulfillmentd_events_processed_total",
-			"Events processed by the workers, by outcome: created, updated, unchanged, duplicate, transient_error, permanent_error.", "outcome"),
+			"Events processed by the workers, by outcome: created, updated, unchanged, duplicate, no_session (a money event about a payment no Checkout Session made), untrusted, transient_error, permanent_error.", "outcome"),
 		eventSeconds: histogram("fulfillmentd_event_processing_duration_seconds",
 			"Time to process one event: Stripe calls and the SQLite commit.",
 			prometheus.ExponentialBuckets(0.001, 2.5, 12)),

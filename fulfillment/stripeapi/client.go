@@ -26,6 +26,7 @@ import (
 // history for the Reconciler.
 var (
 	_ fulfillment.SessionReader = (*Client)(nil)
+	_ fulfillment.PaymentReader = (*Client)(nil)
 	_ fulfillment.StripeHistory = (*Client)(nil)
 )
 
@@ -67,6 +68,7 @@ type Config struct {
 // Client reads Checkout Sessions. It is safe for concurrent use.
 type Client struct {
 	sessions *session.Client
+	api      *client.API // charges, disputes, fraud warnings, invoices (payments.go)
 	requests *atomic.Int64
 	throttle *throttle
 }
@@ -112,7 +114,7 @@ func New(cfg Config) *Client {
 		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, &stripe.BackendConfig{HTTPClient: hc, LeveledLogger: bc.LeveledLogger}),
 	}
 	api := client.New(cfg.SecretKey, backends)
-	return &Client{sessions: api.CheckoutSessions, requests: requests, throttle: th}
+	return &Client{sessions: api.CheckoutSessions, api: api, requests: requests, throttle: th}
 }
 
 // Requests is the number of HTTP requests this Client has sent, stripe-go's
@@ -246,6 +248,12 @@ func SessionFromStripe(s *stripe.CheckoutSession) fulfillment.Session {
 	}
 	if sd := s.ShippingDetails; sd != nil && (sd.Name != "" || sd.Address != nil) {
 		out.Shipping = &fulfillment.Shipping{Name: sd.Name, Address: addressFromStripe(sd.Address)}
+	}
+	if s.PaymentIntent != nil {
+		out.Payment.PaymentIntent = s.PaymentIntent.ID
+	}
+	if s.Invoice != nil {
+		out.Payment.Invoice = s.Invoice.ID
 	}
 	return out
 }

@@ -229,6 +229,7 @@ func TestSession(t *testing.T) {
 		ClientReferenceID: "cart_8f3k2",
 		Metadata:          map[string]string{"order_ref": "web-1001", "channel": "web"},
 		Created:           time.Unix(1700000000, 0).UTC(),
+		Payment:           fulfillment.Payment{PaymentIntent: "pi_3OCFUqKx8wUb3Zqv0CrossS1"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("crosssell:\n got %+v\nwant %+v", got, want)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeapi"
 )
 
@@ -64,6 +65,49 @@ func TestContractStripeMock(t *testing.T) {
 	}
 	if n, want := c.Requests(), int64(2+expanded.Requests); n != want {
 		t.Errorf("Requests() = %d, want %d", n, want)
+	}
+}
+
+// TestContractStripeMockPayments proves the requests of the money events'
+// objects (charge, dispute and early fraud warning with expand[]=charge,
+// invoice, sessions by payment_intent and by subscription) are requests
+// Stripe's API accepts, and that their answers map.
+func TestContractStripeMockPayments(t *testing.T) {
+	t.Parallel()
+	url := stripeMockURL(t)
+	c := stripeapi.New(stripeapi.Config{SecretKey: "sk_test_contract", BaseURL: url, MaxNetworkRetries: -1})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	ch, err := c.Charge(ctx, "ch_contract")
+	if err != nil {
+		t.Fatalf("Charge: %v", err)
+	}
+	if !strings.HasPrefix(ch.ID, "ch_") || ch.Amount <= 0 {
+		t.Errorf("Charge mapped to %+v", ch)
+	}
+	d, err := c.Dispute(ctx, "dp_contract")
+	if err != nil {
+		t.Fatalf("Dispute: %v", err)
+	}
+	if !strings.HasPrefix(d.ID, "dp_") || d.Status == "" || d.Reason == "" || !strings.HasPrefix(d.Charge, "ch_") || d.Created.IsZero() {
+		t.Errorf("Dispute mapped to %+v", d)
+	}
+	w, err := c.FraudWarning(ctx, "issfr_contract")
+	if err != nil {
+		t.Fatalf("FraudWarning: %v", err)
+	}
+	if !strings.HasPrefix(w.ID, "issfr_") || w.FraudType == "" || !strings.HasPrefix(w.Charge, "ch_") {
+		t.Errorf("FraudWarning mapped to %+v", w)
+	}
+	id, err := c.SessionForPayment(ctx, fulfillment.Payment{PaymentIntent: "pi_contract"})
+	if err != nil || !strings.HasPrefix(id, "cs_") {
+		t.Errorf("SessionForPayment(payment intent) = %q, %v", id, err)
+	}
+	// stripe-mock's invoice and sessions name no matching invoice: not
+	// found, but every request accepted (a 400 would not wrap ErrNotFound).
+	if id, err := c.SessionForPayment(ctx, fulfillment.Payment{Invoice: "in_contract"}); err != nil && !errors.Is(err, fulfillment.ErrNotFound) {
+		t.Errorf("SessionForPayment(invoice) = %q, %v", id, err)
 	}
 }
 

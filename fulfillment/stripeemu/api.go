@@ -28,6 +28,7 @@ func (e *Emulator) route(w http.ResponseWriter, r *http.Request) {
 	case !ok && e.routeCatalog(w, r): // /v1/products, /v1/prices (catalog.go)
 	case !ok && r.URL.Path == eventsPath: // events.go
 		e.listEvents(w, r)
+	case !ok && e.routeMoney(w, r): // charges, disputes, fraud warnings, invoices (money.go)
 	case !ok:
 		writeError(w, errUnrecognizedURL(r))
 	case rest == "" || rest == "/":
@@ -229,10 +230,11 @@ func (e *Emulator) listLineItems(w http.ResponseWriter, r *http.Request, id stri
 	writeJSON(w, http.StatusOK, listJSON(sessionsPath+"/"+id+"/line_items", data, more))
 }
 
-// GET /v1/checkout/sessions: newest first; filters status and created
-// (created=, created[gt|gte|lt|lte]=, Unix seconds).
+// GET /v1/checkout/sessions: newest first; filters status, payment_intent,
+// subscription and created (created=, created[gt|gte|lt|lte]=, Unix
+// seconds).
 func (e *Emulator) listSessions(w http.ResponseWriter, r *http.Request) {
-	q, apiErr := parseQuery(r, "limit", "starting_after", "ending_before", "status", "created")
+	q, apiErr := parseQuery(r, "limit", "starting_after", "ending_before", "status", "payment_intent", "subscription", "created")
 	if apiErr == nil {
 		apiErr = checkExpand(q.expand)
 	}
@@ -285,7 +287,9 @@ func sessionFilter(v url.Values) (func(*session) bool, *apiError) {
 	if apiErr != nil {
 		return nil, apiErr
 	}
+	pi, sub := v.Get("payment_intent"), v.Get("subscription")
 	return func(s *session) bool {
-		return (status == "" || s.status == status) && created(s.created)
+		return (status == "" || s.status == status) && created(s.created) &&
+			(pi == "" || s.paymentIntent == pi) && (sub == "" || s.subscription == sub)
 	}, nil
 }

@@ -63,6 +63,7 @@ type Emulator struct {
 	sessions map[string]*session
 	catalog  catalog  // products and prices (catalog.go)
 	events   eventLog // every event Event built (events.go)
+	money    money    // charges, disputes, fraud warnings, invoices (money.go)
 
 	faults faultInjector // random faults (faults.go)
 

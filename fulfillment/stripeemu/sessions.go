@@ -20,8 +20,10 @@ type session struct {
 	id      string
 	created int64
 	status  string
-	fields  map[string]json.RawMessage // compact JSON values, without line_items
-	items   []lineItem
+	// paymentIntent and subscription are the ids the session list filters on.
+	paymentIntent, subscription string
+	fields                      map[string]json.RawMessage // compact JSON values, without line_items
+	items                       []lineItem
 }
 
 // lineItem is one item, rendered both ways Stripe renders it.
@@ -82,7 +84,12 @@ func (e *Emulator) AddSession(sessionJSON json.RawMessage, lineItems []json.RawM
 	if head.Object != "checkout.session" || !strings.HasPrefix(head.ID, "cs_") {
 		return fmt.Errorf("add session %q: want a checkout.session with a cs_ id, got object %q", head.ID, head.Object)
 	}
-	s := &session{id: head.ID, created: head.Created, status: head.Status, fields: fields}
+	var pay sessionPayment
+	if err := json.Unmarshal(sessionJSON, &pay); err != nil {
+		return fmt.Errorf("add session %s: %w", head.ID, err)
+	}
+	s := &session{id: head.ID, created: head.Created, status: head.Status, fields: fields,
+		paymentIntent: refID(pay.PaymentIntent), subscription: refID(pay.Subscription)}
 	seen := make(map[string]bool, len(lineItems))
 	for i, raw := range lineItems {
 		it, err := newLineItem(raw)
@@ -98,6 +105,7 @@ func (e *Emulator) AddSession(sessionJSON json.RawMessage, lineItems []json.RawM
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.sessions[s.id] = s
+	e.addPayment(s, pay)
 	return nil
 }
 
@@ -196,6 +204,12 @@ func (e *Emulator) Event(eventID, eventType, sessionID string, created time.Time
 	if !ok {
 		return nil, fmt.Errorf("event %s: no such checkout.session: %q", eventID, sessionID)
 	}
+	return e.recordEvent(eventID, eventType, renderObject(s.fields), created), nil
+}
+
+// recordEvent builds the event envelope about object and keeps it for GET
+// /v1/events. A zero created means now.
+func (e *Emulator) recordEvent(eventID, eventType string, object json.RawMessage, created time.Time) []byte {
 	if created.IsZero() {
 		created = time.Now()
 	}
@@ -204,7 +218,7 @@ func (e *Emulator) Event(eventID, eventType, sessionID string, created time.Time
 		"object":           mustJSON("event"),
 		"api_version":      mustJSON(APIVersion),
 		"created":          mustJSON(created.Unix()),
-		"data":             renderObject(map[string]json.RawMessage{"object": renderObject(s.fields)}),
+		"data":             renderObject(map[string]json.RawMessage{"object": object}),
 		"livemode":         mustJSON(false),
 		"pending_webhooks": mustJSON(1),
 		"request":          json.RawMessage(`{"id":null,"idempotency_key":null}`),
@@ -212,7 +226,7 @@ func (e *Emulator) Event(eventID, eventType, sessionID string, created time.Time
 	}
 	body := renderObject(env)
 	e.events.record(storedEvent{id: eventID, typ: eventType, created: created.Unix(), body: body}) // for GET /v1/events
-	return body, nil
+	return body
 }
 
 // GenerateSession stores a synthetic, complete payment-mode session with

@@ -13,7 +13,9 @@ import (
 
 // Decode decodes a Stripe event body (verify its signature first) of any
 // api_version. For checkout.session.* events it maps the session snapshot
-// the event carries; other events come back with id, type and created only.
+// the event carries; for the money events (fulfillment.MoneyObject) it names
+// the object, its charge and its payment (Event.Object, Charge, Payment);
+// other events come back with id, type and created only.
 //
 // It does not use stripe-go's types for the snapshot: those follow
 // 2023-10-16, and a field whose type changed in another version would fail
@@ -43,6 +45,12 @@ func Decode(body []byte) (fulfillment.Event, error) {
 		return fulfillment.Event{}, fulfillment.Permanent(fmt.Errorf("decode stripe event: missing id or type (id %q, type %q)", env.ID, env.Type))
 	}
 	ev := fulfillment.Event{ID: env.ID, Type: env.Type, Created: time.Unix(env.Created, 0).UTC()}
+	if object := fulfillment.MoneyObject(env.Type); object != "" {
+		if err := decodeMoney(env.Data.Object, object, &ev); err != nil {
+			return fulfillment.Event{}, fulfillment.Permanent(fmt.Errorf("decode stripe event %s (%s): %w", env.ID, env.Type, err))
+		}
+		return ev, nil
+	}
 	if !strings.HasPrefix(env.Type, "checkout.session.") {
 		return ev, nil
 	}
@@ -69,9 +77,12 @@ type eventSession struct {
 	Metadata          map[string]string `json:"metadata"`
 	Created           int64             `json:"created"`
 	CustomerEmail     string            `json:"customer_email"`
-	// Customer is a cus_ id, null, or (expanded) an object with an id.
-	Customer     json.RawMessage `json:"customer"`
-	TotalDetails *struct {
+	// Customer, PaymentIntent and Invoice are an id, null, or (expanded)
+	// an object with an id.
+	Customer      json.RawMessage `json:"customer"`
+	PaymentIntent json.RawMessage `json:"payment_intent"`
+	Invoice       json.RawMessage `json:"invoice"`
+	TotalDetails  *struct {
 		AmountDiscount int64 `json:"amount_discount"`
 		AmountShipping int64 `json:"amount_shipping"`
 		AmountTax      int64 `json:"amount_tax"`
@@ -124,7 +135,8 @@ func decodeSession(raw json.RawMessage) (fulfillment.Session, error) {
 	if s.Customer.Email == "" {
 		s.Customer.Email = es.CustomerEmail
 	}
-	s.Customer.ID = customerID(es.Customer)
+	s.Customer.ID = refID(es.Customer)
+	s.Payment = fulfillment.Payment{PaymentIntent: refID(es.PaymentIntent), Invoice: refID(es.Invoice)}
 	if td := es.TotalDetails; td != nil {
 		s.AmountDiscount, s.AmountTax, s.AmountShipping = td.AmountDiscount, td.AmountTax, td.AmountShipping
 	}
@@ -141,10 +153,57 @@ func decodeSession(raw json.RawMessage) (fulfillment.Session, error) {
 	return s, nil
 }
 
-// customerID reads a session's customer field: an id, null, or an expanded
-// object.
-func customerID(raw json.RawMessage) string {
+// moneyObject is the part of a charge, dispute or early fraud warning an
+// event names: its charge (for a dispute or warning: an id or an expanded
+// charge) and its payment.
+type moneyObject struct {
+	ID            string          `json:"id"`
+	Object        string          `json:"object"`
+	Charge        json.RawMessage `json:"charge"`
+	PaymentIntent json.RawMessage `json:"payment_intent"`
+	Invoice       json.RawMessage `json:"invoice"`
+}
+
+// decodeMoney fills ev.Object, Charge and Payment from data.object, which
+// must be a want ("charge", "dispute", "radar.early_fraud_warning").
+func decodeMoney(raw json.RawMessage, want string, ev *fulfillment.Event) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return fmt.Errorf("data.object is not a %s: not an object", want)
+	}
+	var mo moneyObject
+	if err := json.Unmarshal(raw, &mo); err != nil {
+		return fmt.Errorf("data.object: %w", err)
+	}
+	if mo.Object != want || mo.ID == "" {
+		return fmt.Errorf("data.object is not a %s (object %q, id %q)", want, mo.Object, mo.ID)
+	}
+	ev.Object = mo.ID
+	ev.Payment = fulfillment.Payment{PaymentIntent: refID(mo.PaymentIntent), Invoice: refID(mo.Invoice)}
+	if want == "charge" {
+		ev.Charge = mo.ID
+		return nil
+	}
+	ev.Charge = refID(mo.Charge)
+	if ev.Charge == "" {
+		return fmt.Errorf("%s %s names no charge", want, mo.ID)
+	}
+	var ch moneyObject // an expanded charge names the invoice too
+	if json.Unmarshal(mo.Charge, &ch) == nil {
+		if ev.Payment.PaymentIntent == "" {
+			ev.Payment.PaymentIntent = refID(ch.PaymentIntent)
+		}
+		ev.Payment.Invoice = refID(ch.Invoice)
+	}
+	return nil
+}
+
+// refID reads a field that is an id, null, or an expanded object.
+func refID(raw json.RawMessage) string {
 	var id string
+	if len(raw) == 0 {
+		return ""
+	}
 	if json.Unmarshal(raw, &id) == nil {
 		return id
 	}

@@ -1,6 +1,7 @@
 package stripeevent_test
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -45,14 +46,10 @@ func TestDecode(t *testing.T) {
 		ClientReferenceID: "cart_8f3k2",
 		Metadata:          map[string]string{"order_ref": "web-1001", "channel": "web"},
 		Created:           time.Unix(1700000000, 0).UTC(),
+		Payment:           fulfillment.Payment{PaymentIntent: "pi_3OCFUqKx8wUb3Zqv0CrossS1"},
 	}
 
-	tests := []struct {
-		name    string
-		body    string
-		wantErr string // substring; "" means success
-		check   func(t *testing.T, ev fulfillment.Event)
-	}{
+	tests := []decodeTest{ // wantErr: a substring; "" means success
 		{name: "completed", body: completed, check: func(t *testing.T, ev fulfillment.Event) {
 			if ev.ID != "evt_1OCFZ0Kx8wUb3ZqvCompl01" || ev.Type != fulfillment.EventSessionCompleted || !ev.Created.Equal(at) {
 				t.Errorf("envelope: %+v", ev)
@@ -64,6 +61,15 @@ func TestDecode(t *testing.T) {
 				t.Errorf("session: %+v", ev.Session)
 			}
 		}},
+		{name: "subscription: the invoice", body: event("evt_sub", "checkout.session.completed", "cs_test_subscription"),
+			check: func(t *testing.T, ev fulfillment.Event) {
+				if want := (fulfillment.Payment{Invoice: "in_1OCFYkKx8wUb3ZqvInvSub1"}); ev.Session.Payment != want {
+					t.Errorf("payment %+v, want %+v", ev.Session.Payment, want)
+				}
+			}},
+		{name: "expanded payment_intent",
+			body:  strings.Replace(completed, `"payment_intent":"pi_3OCFUqKx8wUb3Zqv0CrossS1"`, `"payment_intent":{"id":"pi_3OCFUqKx8wUb3Zqv0CrossS1","object":"payment_intent"}`, 1),
+			check: func(t *testing.T, ev fulfillment.Event) { checkSession(t, ev.Session, crosssell) }},
 		{name: "async payment succeeded", body: asyncOK, check: func(t *testing.T, ev fulfillment.Event) {
 			if ev.Type != fulfillment.EventSessionAsyncPaymentSucceed || ev.Session.ID != "cs_test_unpaid" ||
 				ev.Session.PaymentStatus != fulfillment.PaymentUnpaid {
@@ -107,6 +113,7 @@ func TestDecode(t *testing.T) {
 			body:    `{"id":"evt_5","object":"event","created":1,"type":"checkout.session.completed","data":{"object":"cs_test_1"}}`,
 			wantErr: "not a checkout.session"},
 	}
+	tests = append(tests, moneyDecodeTests(t, emu, at)...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -125,6 +132,76 @@ func TestDecode(t *testing.T) {
 			}
 			tt.check(t, ev)
 		})
+	}
+}
+
+type decodeTest = struct {
+	name    string
+	body    string
+	wantErr string
+	check   func(t *testing.T, ev fulfillment.Event)
+}
+
+// moneyDecodeTests are the events about charges, disputes and early fraud
+// warnings, as the emulator builds them and as other shapes Stripe sends.
+func moneyDecodeTests(t *testing.T, emu *stripeemu.Emulator, at time.Time) []decodeTest {
+	t.Helper()
+	const (
+		pi        = "pi_3OCFUqKx8wUb3Zqv0CrossS1"
+		ch        = "ch_3OCFUqKx8wUb3Zqv0CrossS1"
+		subCharge = "ch_1OCFYkKx8wUb3ZqvInvSub1"
+	)
+	event := func(id, typ, object string) string {
+		b, err := emu.ObjectEvent(id, typ, object, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if _, err := emu.Refund(ch, 100); err != nil {
+		t.Fatal(err)
+	}
+	dp, err := emu.OpenDispute(ch, "fraudulent", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warning, err := emu.WarnFraud(subCharge, "misc", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(object, charge string, p fulfillment.Payment, typ string) func(*testing.T, fulfillment.Event) {
+		return func(t *testing.T, ev fulfillment.Event) {
+			if ev.Type != typ || ev.Object != object || ev.Charge != charge || ev.Payment != p || ev.Session.ID != "" || !ev.Created.Equal(at) {
+				t.Errorf("event %+v, want object %s, charge %s, payment %+v", ev, object, charge, p)
+			}
+		}
+	}
+	byPI := fulfillment.Payment{PaymentIntent: pi}
+	subPayment := fulfillment.Payment{PaymentIntent: "pi_1OCFYkKx8wUb3ZqvInvSub1", Invoice: "in_1OCFYkKx8wUb3ZqvInvSub1"}
+	refunded := event("evt_refunded", fulfillment.EventChargeRefunded, ch)
+	disputed := event("evt_dispute", fulfillment.EventDisputeCreated, dp)
+	expandedCharge := `{"id":"evt_dx","object":"event","created":` + fmt.Sprint(at.Unix()) + `,"type":"charge.dispute.closed","data":{"object":` +
+		`{"id":"dp_x","object":"dispute","payment_intent":null,"charge":{"id":"ch_x","object":"charge","payment_intent":{"id":"pi_x","object":"payment_intent"},"invoice":"in_x"}}}}`
+	return []decodeTest{
+		{name: "charge.refunded", body: refunded, check: want(ch, ch, byPI, fulfillment.EventChargeRefunded)},
+		{name: "subscription charge", body: event("evt_sub_refunded", fulfillment.EventChargeRefunded, subCharge),
+			check: want(subCharge, subCharge, subPayment, fulfillment.EventChargeRefunded)},
+		{name: "charge.dispute.created", body: disputed, check: want(dp, ch, byPI, fulfillment.EventDisputeCreated)},
+		{name: "radar.early_fraud_warning.created", body: event("evt_efw", fulfillment.EventEarlyFraudWarningCreated, warning),
+			check: want(warning, subCharge, fulfillment.Payment{PaymentIntent: subPayment.PaymentIntent}, fulfillment.EventEarlyFraudWarningCreated)},
+		{name: "dispute with an expanded charge", body: expandedCharge,
+			check: want("dp_x", "ch_x", fulfillment.Payment{PaymentIntent: "pi_x", Invoice: "in_x"}, fulfillment.EventDisputeClosed)},
+		{name: "charge event about a dispute", body: strings.Replace(disputed, `"type":"charge.dispute.created"`, `"type":"charge.refunded"`, 1),
+			wantErr: `is not a charge (object "dispute"`},
+		{name: "dispute without a charge", body: strings.Replace(disputed, `"charge":"`+ch+`"`, `"charge":null`, 1),
+			wantErr: "names no charge"},
+		{name: "warning event about a charge", body: strings.Replace(refunded, `"type":"charge.refunded"`, `"type":"radar.early_fraud_warning.updated"`, 1),
+			wantErr: "is not a radar.early_fraud_warning"},
+		{name: "money object without an id", body: strings.Replace(refunded, `"id":"`+ch+`"`, `"id":""`, 1),
+			wantErr: "is not a charge"},
+		{name: "money object is a string",
+			body:    `{"id":"evt_6","object":"event","created":1,"type":"charge.dispute.updated","data":{"object":"dp_1"}}`,
+			wantErr: "not a dispute: not an object"},
 	}
 }
 

@@ -10,8 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
@@ -116,6 +118,9 @@ func FuzzDecodeEvent(f *testing.F) {
 		f.Add([]byte(fmt.Sprintf(`{"id":"evt_seed_%d","object":"event","api_version":"2023-10-16","created":1700000000,"type":%q,"data":{"object":%s}}`,
 			i, types[i%len(types)], s)))
 	}
+	for _, body := range moneyEvents(f) {
+		f.Add(body)
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ev, err := stripeevent.Decode(body)
 		if err != nil {
@@ -130,6 +135,12 @@ func FuzzDecodeEvent(f *testing.F) {
 		if strings.HasPrefix(ev.Type, "checkout.session.") && ev.Session.ID == "" {
 			t.Fatalf("accepted a %s event without a session id", ev.Type)
 		}
+		if fulfillment.MoneyObject(ev.Type) != "" && (ev.Object == "" || ev.Charge == "") {
+			t.Fatalf("accepted a %s event without its object or charge: %+v", ev.Type, ev)
+		}
+		if env, err := stripeevent.ParseEnvelope(body); fulfillment.Handles(ev.Type) && (err != nil || env.Data.Object.ID == "") {
+			t.Fatalf("Decode accepted a %s event the receiver refuses: %v", ev.Type, err)
+		}
 		var head struct {
 			ID   string `json:"id"`
 			Type string `json:"type"`
@@ -142,6 +153,40 @@ func FuzzDecodeEvent(f *testing.F) {
 			t.Fatalf("decoding twice differs: %+v / %+v, %v", ev, again, err)
 		}
 	})
+}
+
+// moneyEvents are an event of each money type, as the emulator builds them
+// about the fixtures' charges.
+func moneyEvents(f *testing.F) [][]byte {
+	f.Helper()
+	emu := stripeemu.New(stripeemu.Options{})
+	if err := emu.Seed(fixtures.FS, "stripe"); err != nil {
+		f.Fatal(err)
+	}
+	ch, err := emu.Refund("cs_test_crosssell", 100)
+	if err != nil {
+		f.Fatal(err)
+	}
+	dp, err := emu.OpenDispute(ch, "general", true)
+	if err != nil {
+		f.Fatal(err)
+	}
+	w, err := emu.WarnFraud("cs_test_subscription", "misc", true)
+	if err != nil {
+		f.Fatal(err)
+	}
+	var out [][]byte
+	for i, x := range []struct{ typ, object string }{
+		{fulfillment.EventChargeRefunded, ch}, {fulfillment.EventDisputeCreated, dp}, {fulfillment.EventDisputeUpdated, dp},
+		{fulfillment.EventDisputeClosed, dp}, {fulfillment.EventEarlyFraudWarningCreated, w}, {fulfillment.EventEarlyFraudWarningUpdated, w},
+	} {
+		body, err := emu.ObjectEvent(fmt.Sprintf("evt_money_%d", i), x.typ, x.object, time.Unix(1700000000, 0))
+		if err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, body)
+	}
+	return out
 }
 
 // fixtureSessions are the sessions of testdata/stripe/*.json.
