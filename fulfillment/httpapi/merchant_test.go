@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http/httptest"
@@ -200,27 +199,18 @@ func TestMerchantAPIErrors(t *testing.T) {
 
 // newFulfilAPI is the API whose success-page fulfil is a real Processor
 // reading Stripe through stripe-go from emu, with the fixtures and an
-// open session cs_test_open, within timeout (0: the default).
+// open session (fixtures.OpenSession), within timeout (0: the default).
 func newFulfilAPI(t *testing.T, opts stripeemu.Options, timeout time.Duration) (*whAPI, *stripeemu.Emulator) {
 	t.Helper()
 	emu := stripeemu.New(opts)
 	if err := emu.Seed(fixtures.FS, "stripe"); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := fixtures.FS.ReadFile("stripe/cs_test_expired.json")
+	open, lines, err := fixtures.OpenSession()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fx struct {
-		Session   map[string]any    `json:"session"`
-		LineItems []json.RawMessage `json:"line_items"`
-	}
-	if err := json.Unmarshal(raw, &fx); err != nil {
-		t.Fatal(err)
-	}
-	fx.Session["id"], fx.Session["status"] = "cs_test_open", "open"
-	open, _ := json.Marshal(fx.Session)
-	if err := emu.AddSession(open, fx.LineItems); err != nil {
+	if err := emu.AddSession(open, lines); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(emu)
@@ -252,7 +242,7 @@ func TestSuccessPageFulfil(t *testing.T) {
 		{"cs_test_crosssell", 200, fulfillment.StatusReadyToShip, ""},
 		{"cs_test_unpaid", 200, fulfillment.StatusAwaitingPayment, ""},
 		{"cs_test_expired", 409, "", "is expired"},
-		{"cs_test_open", 409, "", "is open"},
+		{fixtures.OpenSessionID, 409, "", "is open"},
 		{"cs_test_nope", 404, "", `Stripe knows no Checkout Session "cs_test_nope"`},
 	} {
 		r := fulfil(tt.session)
