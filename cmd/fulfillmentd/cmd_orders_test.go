@@ -273,7 +273,9 @@ func TestOrdersCLIMoney(t *testing.T) {
 	money(held, fulfillment.EventEarlyFraudWarningCreated, 11, func(o *fulfillment.Order) {
 		o.FraudWarning = &fulfillment.FraudWarning{ID: "issfr_1", FraudType: "made_with_stolen_card", Actionable: true, Created: at(11)}
 	})
-	change("cs_m_held", func(o fulfillment.Order) (fulfillment.Order, bool, error) { return o.HoldByMerchant("call the buyer", at(12)) })
+	change("cs_m_held", func(o fulfillment.Order) (fulfillment.Order, bool, error) {
+		return o.HoldByMerchant("call the buyer", at(12))
+	})
 	refunded := order("cs_m_refunded", 1)
 	money(refunded, fulfillment.EventChargeRefunded, 13, func(o *fulfillment.Order) { o.AmountRefunded, o.Refunded = 5000, true })
 	shipped := order("cs_m_shipped", 2)
@@ -284,7 +286,9 @@ func TestOrdersCLIMoney(t *testing.T) {
 	shipped, _ = db.Order(ctx, "cs_m_shipped")
 	money(shipped, fulfillment.EventChargeRefunded, 15, func(o *fulfillment.Order) { o.AmountRefunded = 1250 })
 	order("cs_m_canceled", 3)
-	change("cs_m_canceled", func(o fulfillment.Order) (fulfillment.Order, bool, error) { return o.CancelByMerchant("out of stock", at(16)) })
+	change("cs_m_canceled", func(o fulfillment.Order) (fulfillment.Order, bool, error) {
+		return o.CancelByMerchant("out of stock", at(16))
+	})
 
 	for _, tt := range []struct {
 		args []string
