@@ -48,11 +48,15 @@ func merge(fact Order) step {
 }
 
 var (
-	hold     = step{"hold", func(o Order) (Order, bool, error) { return o.HoldByMerchant("check address", holdT0.Add(2*time.Minute)) }}
+	hold = step{"hold", func(o Order) (Order, bool, error) {
+		return o.HoldByMerchant("check address", holdT0.Add(2*time.Minute))
+	}}
 	release  = step{"release", func(o Order) (Order, bool, error) { return o.ReleaseByMerchant(holdT0.Add(3 * time.Minute)) }}
-	cancelIt = step{"cancel", func(o Order) (Order, bool, error) { return o.CancelByMerchant("buyer asked", holdT0.Add(3*time.Minute)) }}
-	ack      = step{"acknowledge", func(o Order) (Order, bool, error) { return o.Acknowledge("wms", holdT0.Add(time.Second)) }}
-	shipAll  = step{"ship", func(o Order) (Order, bool, error) {
+	cancelIt = step{"cancel", func(o Order) (Order, bool, error) {
+		return o.CancelByMerchant("buyer asked", holdT0.Add(3*time.Minute))
+	}}
+	ack     = step{"acknowledge", func(o Order) (Order, bool, error) { return o.Acknowledge("wms", holdT0.Add(time.Second)) }}
+	shipAll = step{"ship", func(o Order) (Order, bool, error) {
 		n, _, created, err := o.Ship(ShipmentRequest{Carrier: "ups", TrackingNumber: "1Z"}, "wms", holdT0.Add(time.Second))
 		return n, created, err
 	}}

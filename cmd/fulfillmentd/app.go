@@ -127,7 +127,7 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	}
 	a.relay = &broker.Relay{JS: a.js, Outbox: a.db, Wake: a.db.OutboxWritten(), Log: log}
 	a.stripe = cfg.stripeClient(log, a.metrics)
-	proc := &fulfillment.Processor{Stripe: a.stripe, Orders: a.db, CrossSells: cfg.CrossSells, Log: log}
+	proc := &fulfillment.Processor{Stripe: a.stripe, Payments: a.stripe, Orders: a.db, CrossSells: cfg.CrossSells, Log: log}
 	key, err := a.db.SigningKey(ctx)
 	if err != nil {
 		return nil, err
