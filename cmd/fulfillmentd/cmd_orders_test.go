@@ -278,12 +278,15 @@ func TestOrdersCLIMoney(t *testing.T) {
 	})
 	refunded := order("cs_m_refunded", 1)
 	money(refunded, fulfillment.EventChargeRefunded, 13, func(o *fulfillment.Order) { o.AmountRefunded, o.Refunded = 5000, true })
-	shipped := order("cs_m_shipped", 2)
+	order("cs_m_shipped", 2)
 	change("cs_m_shipped", func(o fulfillment.Order) (fulfillment.Order, bool, error) {
 		next, _, created, err := o.Ship(fulfillment.ShipmentRequest{Carrier: "DHL", TrackingNumber: "JD1"}, "wms", at(14))
 		return next, created, err
 	})
-	shipped, _ = db.Order(ctx, "cs_m_shipped")
+	shipped, err := db.Order(ctx, "cs_m_shipped")
+	if err != nil {
+		t.Fatal(err)
+	}
 	money(shipped, fulfillment.EventChargeRefunded, 15, func(o *fulfillment.Order) { o.AmountRefunded = 1250 })
 	order("cs_m_canceled", 3)
 	change("cs_m_canceled", func(o fulfillment.Order) (fulfillment.Order, bool, error) {
