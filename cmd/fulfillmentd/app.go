@@ -10,7 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -38,7 +37,7 @@ const maxDeliver = 42
 type app struct {
 	log     *slog.Logger
 	role    string
-	ns      *server.Server // nil with an external NATS
+	ns      *broker.Embedded // nil with an external NATS
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	db      *store.DB
@@ -76,9 +75,13 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		warnSharedDataDir(log, cfg.DataDir)
 	}
 	if cfg.NATSURL == "" {
-		a.ns, err = broker.StartEmbedded(broker.EmbeddedOptions{StoreDir: cfg.natsDir(), SyncInterval: cfg.NATSSyncInterval, Log: log})
+		a.ns, err = broker.StartEmbedded(broker.EmbeddedOptions{StoreDir: cfg.natsDir(), SyncInterval: cfg.NATSSyncInterval,
+			Listen: cfg.NATSListen, ConfigFile: cfg.NATSConfig, Log: log})
 		if err != nil {
 			return nil, fmt.Errorf("start embedded NATS: %w", err)
+		}
+		if addr := a.ns.Addr(); addr != nil {
+			log.Info("embedded NATS listening", "addr", addr.String(), "config", cfg.NATSConfig)
 		}
 		a.nc, err = broker.ConnectEmbedded(a.ns, "fulfillmentd")
 	} else {

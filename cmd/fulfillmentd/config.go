@@ -31,6 +31,8 @@ type config struct {
 	StripeAPIBase    string
 	NATSURL          string
 	NATSAuth         broker.Auth // credentials and TLS for NATS_URL
+	NATSListen       string      // the embedded broker also listens there ("": no port)
+	NATSConfig       string      // nats-server configuration file of the embedded broker
 	DataDir          string
 	Addr             string
 	AdminAddr        string // "": /healthz, /readyz, /metrics on Addr
@@ -194,6 +196,16 @@ func settings() []setting {
 				c.NATSSyncInterval = d
 				return nil
 			}},
+		{env: "FULFILLMENT_NATS_LISTEN", flag: "nats-listen", usage: "embedded broker: also listen for NATS clients (push-feed readers) on host:port, such as 127.0.0.1:4222; not loopback only with users in FULFILLMENT_NATS_CONFIG; unset: no port",
+			parse: func(c *config, v string) error {
+				if err := broker.CheckListen(v); err != nil {
+					return err
+				}
+				c.NATSListen = v
+				return nil
+			}},
+		{env: "FULFILLMENT_NATS_CONFIG", flag: "nats-config", usage: "embedded broker: nats-server configuration file whose authorization, accounts, tls and listen blocks apply",
+			parse: func(c *config, v string) error { c.NATSConfig = v; return nil }}, // checked with FULFILLMENT_NATS_LISTEN: natsProblems
 		{env: "FULFILLMENT_NATS_REPLICAS", flag: "nats-replicas", def: "1", usage: "replicas of the event stream: 1, or 3 (or 5) on an external NATS cluster",
 			parse: func(c *config, v string) error {
 				n, err := strconv.Atoi(v)
@@ -505,6 +517,15 @@ func (c config) natsProblems() []error {
 	if c.NATSURL == "" && (a != broker.Auth{}) {
 		out = append(out, errors.New("NATS_CREDS, NATS_NKEY, NATS_CA, NATS_CERT and NATS_KEY apply to NATS_URL, which is not set (the embedded broker needs none)"))
 	}
+	switch {
+	case c.NATSURL != "" && (c.NATSListen != "" || c.NATSConfig != ""):
+		out = append(out, errors.New("FULFILLMENT_NATS_LISTEN and FULFILLMENT_NATS_CONFIG configure the embedded broker, which NATS_URL replaces: "+
+			"with NATS_URL, warehouses read the push feed from that NATS"))
+	case c.NATSListen != "" || c.NATSConfig != "":
+		if err := broker.CheckEmbeddedListen(c.NATSListen, c.NATSConfig); err != nil {
+			out = append(out, fmt.Errorf("FULFILLMENT_NATS_LISTEN, FULFILLMENT_NATS_CONFIG: %w", err))
+		}
+	}
 	return out
 }
 
@@ -531,12 +552,13 @@ func parseRole(c *config, v string) error {
 // works reports whether the role runs the workers and owns the database.
 func (c config) works() bool { return c.Role != roleReceiver }
 
-// checkRole refuses a split role with the embedded broker: no other process
-// can reach it (it listens on no port), so a receiver's events would never
-// reach a worker.
+// checkRole refuses a split role with the embedded broker: it serves its
+// own process (FULFILLMENT_NATS_LISTEN opens it to push-feed readers, not
+// to other fulfillmentd roles), so a receiver's events would never reach a
+// worker.
 func (c config) checkRole() error {
 	if c.Role != roleAll && c.Role != "" && c.NATSURL == "" {
-		return fmt.Errorf("--role %s needs an external NATS (NATS_URL): the embedded broker serves its own process only; "+
+		return fmt.Errorf("--role %s needs an external NATS (NATS_URL): the embedded broker serves its own process only (FULFILLMENT_NATS_LISTEN is for push-feed readers); "+
 			"run receivers and one worker against a NATS server or cluster, or --role all", c.Role)
 	}
 	return nil
