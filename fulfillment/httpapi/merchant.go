@@ -102,12 +102,11 @@ func fulfillSession(log *slog.Logger, sessions SessionFulfiller, timeout time.Du
 		case errors.Is(err, fulfillment.ErrNotFound):
 			writeError(w, r, log, &fulfillment.Error{Code: fulfillment.CodeNotFound,
 				Detail: "Stripe knows no Checkout Session " + strconv.Quote(id), Err: err})
-		case errors.Is(err, fulfillment.ErrConflict) && fulfillment.Find(err, fulfillment.CodeConflict) != nil &&
-			fulfillment.Find(err, fulfillment.CodeConflict).Detail == "":
-			writeError(w, r, log, &fulfillment.Error{Code: fulfillment.CodeConflict,
-				Detail: "Checkout Session " + strconv.Quote(id) + " is not complete (open or expired): no order", Err: err})
 		case refusal(err) || fulfillment.IsPermanent(err) || r.Context().Err() != nil:
-			writeError(w, r, log, err) // a refusal, the server's trouble, or the client went away
+			// A refusal (an open or expired session: 409 with the
+			// Processor's sentence), the server's trouble, or the client
+			// went away.
+			writeError(w, r, log, err)
 		default:
 			after, known := fulfillment.RetryDelay(err)
 			if !known {
