@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -160,7 +161,8 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		a.tasks = append(a.tasks, reconcileEvery(rec, cfg.ReconcileEvery, cfg.ReconcileSince, wake, log))
 	}
 	a.metrics.reg.MustRegister(newGauges(log, a.db, consumer))
-	deps.API = &httpapi.API{Orders: a.db, Tokens: cfg.APITokens, Now: time.Now, Refused: a.metrics.unauthorizedRequest}
+	deps.API = &httpapi.API{Orders: a.db, Sessions: proc, Tokens: slices.Concat(cfg.APITokens, cfg.AdminTokens), Now: time.Now,
+		Refused: a.metrics.unauthorizedRequest}
 	if err := a.listen(cfg, deps); err != nil {
 		return nil, err
 	}

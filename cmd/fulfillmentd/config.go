@@ -37,6 +37,7 @@ type config struct {
 	Addr             string
 	AdminAddr        string // "": /healthz, /readyz, /metrics on Addr
 	APITokens        []apiToken
+	AdminTokens      []apiToken // the merchant's: every /v1 endpoint, the merchant API too
 	Workers          int
 	StripeMaxRPS     float64
 	CrossSellsFile   string
@@ -53,7 +54,8 @@ type config struct {
 	LogLevel         string
 }
 
-// apiToken is one bearer token for /v1, named after the warehouse using it.
+// apiToken is one bearer token for /v1, named after the warehouse or the
+// admin using it.
 type apiToken = httpapi.Token
 
 // setting is one configuration entry: its environment variable, its flag, and
@@ -132,7 +134,15 @@ func settings() []setting {
 				return nil
 			}},
 		{env: "FULFILLMENT_API_TOKEN", flag: "api-token", secret: true, usage: "bearer token(s) for /v1, comma-separated, each name:token (split at the first colon; the name is recorded as acknowledgement.by) or a bare token (named default); unset: /v1 refuses every request",
-			parse: func(c *config, v string) (err error) { c.APITokens, err = parseTokens(v); return err }},
+			parse: func(c *config, v string) (err error) { c.APITokens, err = parseTokens(v, "default"); return err }},
+		{env: "FULFILLMENT_ADMIN_TOKEN", flag: "admin-token", secret: true, usage: "the merchant's bearer token(s) for /v1, comma-separated like FULFILLMENT_API_TOKEN (a bare token is named admin): every /v1 endpoint, and the merchant API (hold, release, cancel, success-page fulfil), which refuses warehouse tokens; unset: no merchant API",
+			parse: func(c *config, v string) (err error) {
+				c.AdminTokens, err = parseTokens(v, "admin")
+				for i := range c.AdminTokens {
+					c.AdminTokens[i].Admin = true
+				}
+				return err
+			}},
 		{env: "FULFILLMENT_WORKERS", flag: "workers", def: "8", usage: "worker concurrency",
 			parse: func(c *config, v string) error {
 				n, err := strconv.Atoi(v)
@@ -340,6 +350,7 @@ func parseSettings(fs *flag.FlagSet, all []setting, args []string, e env) (confi
 		}
 	}
 	problems = append(problems, cfg.natsProblems()...)
+	problems = append(problems, cfg.tokenProblems()...)
 	if len(problems) > 0 {
 		return config{}, fmt.Errorf("invalid configuration:\n  %w", joinLines(problems))
 	}
@@ -383,8 +394,8 @@ func joinLines(errs []error) error {
 
 // parseTokens reads "tok1,wh2:tok2": each entry is split at its first colon
 // into a name and a token (the token may hold colons); a bare token is
-// named "default". Errors never quote a token.
-func parseTokens(v string) ([]apiToken, error) {
+// named bare. Errors never quote a token.
+func parseTokens(v, bare string) ([]apiToken, error) {
 	var out []apiToken
 	seen := make(map[string]bool)
 	entries := strings.Split(v, ",")
@@ -394,7 +405,7 @@ func parseTokens(v string) ([]apiToken, error) {
 		if entry == "" {
 			return nil, fmt.Errorf("%s is empty", which)
 		}
-		t := apiToken{Name: "default", Token: entry}
+		t := apiToken{Name: bare, Token: entry}
 		if name, tok, ok := strings.Cut(entry, ":"); ok {
 			t = apiToken{Name: strings.TrimSpace(name), Token: strings.TrimSpace(tok)}
 		}
@@ -415,6 +426,24 @@ func parseTokens(v string) ([]apiToken, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// tokenProblems checks the warehouse tokens against the admin tokens: a
+// token is one or the other, and a name says who acted (acknowledgement.by,
+// created_by), so no name is both.
+func (c config) tokenProblems() []error {
+	var out []error
+	for _, a := range c.AdminTokens {
+		for _, w := range c.APITokens {
+			switch {
+			case a.Token == w.Token:
+				out = append(out, fmt.Errorf("FULFILLMENT_ADMIN_TOKEN (%s) and FULFILLMENT_API_TOKEN (%s) hold the same token: give an admin its own", a.Name, w.Name))
+			case a.Name == w.Name:
+				out = append(out, fmt.Errorf("token name %q is both an admin's (FULFILLMENT_ADMIN_TOKEN) and a warehouse's (FULFILLMENT_API_TOKEN): names say who acted, use another", a.Name))
+			}
+		}
+	}
+	return out
 }
 
 func (c config) dbPath() string  { return filepath.Join(c.DataDir, "fulfillment.db") }

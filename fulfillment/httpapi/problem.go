@@ -57,15 +57,26 @@ var statusOf = [...]struct {
 	status int
 }{
 	{fulfillment.CodeBadRequest, http.StatusBadRequest},
+	{fulfillment.CodeForbidden, http.StatusForbidden},
 	{fulfillment.CodeTooLarge, http.StatusRequestEntityTooLarge},
 	{fulfillment.CodeConflict, http.StatusConflict},
 	{fulfillment.CodeInvalid, http.StatusUnprocessableEntity},
 }
 
+// refusal reports whether err has a code statusOf answers.
+func refusal(err error) bool {
+	for _, p := range statusOf {
+		if fulfillment.Find(err, p.code) != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // writeError answers err as a problem (the webhook sends only refusals
 // here, the /v1 handlers everything): a refusal with its
 // status and sentence (statusOf); ErrNotFound is about the {id} of the
-// path; anything else, CodePermanent included, is the server's trouble
+// path unless it carries its own sentence; anything else, CodePermanent included, is the server's trouble
 // (503, logged).
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	for _, p := range statusOf {
@@ -76,7 +87,11 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	switch {
 	case errors.Is(err, fulfillment.ErrNotFound):
-		writeProblem(w, http.StatusNotFound, "no order with id or checkout session id "+strconv.Quote(r.PathValue("id")))
+		detail := "no order with id or checkout session id " + strconv.Quote(r.PathValue("id"))
+		if e := fulfillment.Find(err, fulfillment.CodeNotFound); e != nil && e.Detail != "" {
+			detail = e.Detail
+		}
+		writeProblem(w, http.StatusNotFound, detail)
 	default:
 		level := slog.LevelError
 		if errors.Is(err, context.Canceled) {
