@@ -3,6 +3,11 @@ package fulfillment
 // CrossSellStats is how one cross-sell pair performed in one currency, over
 // paid orders (payment settled, not canceled). Amounts are sums in the
 // currency's smallest unit, so they are exact; the ratios are derived.
+//
+// An order refunded in part is a paid order and counts at its amount_total
+// (Stripe does not say which lines a refund was for); what was refunded of
+// the orders counted is in OrdersRefunded and AmountRefunded. An order
+// refunded in full before it shipped is canceled and not counted.
 type CrossSellStats struct {
 	CrossSellPair
 	Currency string
@@ -18,6 +23,11 @@ type CrossSellStats struct {
 	// orders with and without the cross-sell.
 	OrderValueWith    int64
 	OrderValueWithout int64
+	// OrdersRefunded counts the orders with the base product that Stripe
+	// refunded in part (or in full after they shipped); AmountRefunded sums
+	// their amount_refunded.
+	OrdersRefunded int64
+	AmountRefunded int64
 }
 
 // OrdersWithoutCrossSell counts the orders with the base product but not the

@@ -21,11 +21,12 @@ const (
 	CodeRetryAfter                   // transient, and it knows when to try again (Stripe 429)
 	CodeUntrusted                    // a stream message no trusted party signed
 	CodeUnauthorized                 // a dependency rejected this service's credentials (transient)
+	CodeForbidden                    // the caller is known but may not do this (a warehouse token on the merchant API)
 )
 
 var codeText = [...]string{"", "not found", "order state conflict", "invalid request for this order",
 	"bad request", "request too large", "permanent failure", "retry later", "untrusted message",
-	"credentials rejected"}
+	"credentials rejected", "forbidden"}
 
 func (c Code) String() string {
 	if int(c) < len(codeText) {

@@ -21,7 +21,10 @@ type Status string
 // Order statuses. An order only ever moves forward: awaiting_payment may become
 // ready_to_ship or canceled; those two are final as far as payment goes. The
 // warehouse then moves a ready_to_ship order on (see shipment.go):
-// in_fulfillment, partially_shipped, shipped.
+// in_fulfillment, partially_shipped, shipped. Before anything has shipped,
+// money that moves back (refunds, disputes, fraud warnings) or the merchant
+// may put an order on_hold, from which it returns to where it was, or
+// cancel it (hold.go).
 const (
 	StatusAwaitingPayment  Status = "awaiting_payment"
 	StatusReadyToShip      Status = "ready_to_ship"
@@ -231,7 +234,15 @@ func OrderID(sessionID string) string {
 // the payment status: the one that comes with the settled payment wins, so
 // an order is never canceled yet paid. Stripe never sends both
 // async_payment_succeeded and async_payment_failed for one session; should
-// both arrive, in either order, the order is ready_to_ship and paid.
+// both arrive, in either order, the order is ready_to_ship and paid —
+// unless it was refunded, lost or canceled by the merchant (a final
+// cancel_reason): no payment brings those back.
+//
+// The status moved forward is the order's base status (hold.go): an order
+// on hold keeps moving underneath (a delayed payment succeeding while the
+// merchant holds it), and the money facts next carries (amount refunded, a
+// dispute, a fraud warning) are combined and the holds recomputed from them
+// (settle), so that the outcome depends on what Stripe last said.
 func (o Order) Merge(next Order) (Order, bool) {
 	merged := o
 	base, nextBase := o.base(), next.base()

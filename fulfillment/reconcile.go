@@ -38,14 +38,21 @@ type StripeHistory interface {
 	// complete created at or after since.
 	CompletedSessions(ctx context.Context, since time.Time, fn func(s Session, raw json.RawMessage) error) error
 	// CheckoutEvents calls fn for every checkout payment event (the types
-	// Handles accepts) created at or after since.
+	// HandlesCheckout accepts) created at or after since.
 	CheckoutEvents(ctx context.Context, since time.Time, fn func(ev Event, raw json.RawMessage) error) error
+	// MoneyEvents calls fn for every money event (charge.refunded,
+	// charge.dispute.*, radar.early_fraud_warning.*: the types MoneyObject
+	// names) created at or after since.
+	MoneyEvents(ctx context.Context, since time.Time, fn func(ev Event, raw json.RawMessage) error) error
 }
 
 // ReconcileStore is what reconcile reads of the orders and writes to the
 // replay queue.
 type ReconcileStore interface {
 	OrderBySession(ctx context.Context, sessionID string) (Order, error)
+	// OrderByPayment returns the order whose session made the payment, or
+	// an error wrapping ErrNotFound (as OrderStore's).
+	OrderByPayment(ctx context.Context, p Payment) (Order, error)
 	EventProcessed(ctx context.Context, eventID string) (bool, error)
 	// DeadLetter returns an error wrapping ErrNotFound for an event that is
 	// not a dead letter.
@@ -79,11 +86,13 @@ type Reconciler struct {
 	BuildEvent func(id, typ string, object json.RawMessage, created time.Time) ([]byte, error)
 }
 
-// Finding is a session whose order is missing or behind, and what
-// reconcile did about it.
+// Finding is a session whose order is missing or behind, or a money event
+// of its payment that was never processed, and what reconcile did about it.
 type Finding struct {
 	SessionID string
-	Problem   string // such as "no order" or "order awaiting_payment, session paid"
+	// Problem is such as "no order", "order awaiting_payment, session
+	// paid" or "missed charge.refunded (ch_…)".
+	Problem string
 	// Queued lists the events queued for replay (or, on a dry run, that
 	// would be). An id starting "reconcile:" is an event reconcile built.
 	Queued []string
@@ -107,6 +116,12 @@ type ReconcileSummary struct {
 	Synthesized  int // of Enqueued, events built from the session
 	InFlight     int // events queued before, within the cooldown: left alone
 	DeadLettered int // events skipped because they are dead letters
+	// MoneyEvents is the number of money events (refunds, disputes, early
+	// fraud warnings) listed; Missed, of those about a known order, the
+	// ones never processed: queued (counted in Enqueued too), in flight or
+	// dead letters.
+	MoneyEvents int
+	Missed      int
 }
 
 // sessionEvent is a listed event of one session.
@@ -133,6 +148,13 @@ type sessionEvent struct {
 //     the same on every run for the same state, so a second run cannot make
 //     a second one; a session that is paid later gets a new id, so its
 //     order can move on.
+//
+// Then it lists the money events of the same period (refunds, disputes,
+// early fraud warnings) and queues, oldest first, each one that was not
+// processed and is not a dead letter whose payment names a known order:
+// one in the store, or a session just found without an order (whose
+// events it queued: the worker finds the session of a money event that
+// comes first).
 //
 // An event queued for replay within the Cooldown is left alone: it may be
 // retrying still. With dryRun it queues nothing and reports what it would
@@ -162,6 +184,7 @@ func (r *Reconciler) Run(ctx context.Context, since time.Time, dryRun bool) (Rec
 	}
 	r.progress(sum)
 
+	missing := make(map[string]string) // payment intent or invoice → session without an order
 	err = r.Stripe.CompletedSessions(ctx, since, func(s Session, raw json.RawMessage) error {
 		sum.Checked++
 		defer func() {
@@ -181,6 +204,11 @@ func (r *Reconciler) Run(ctx context.Context, since time.Time, dryRun bool) (Rec
 		f.Problem = problem
 		if problem == "no order" {
 			sum.Missing++
+			for _, id := range []string{s.Payment.PaymentIntent, s.Payment.Invoice} {
+				if id != "" {
+					missing[id] = s.ID
+				}
+			}
 		} else {
 			sum.Lagging++
 		}
@@ -202,7 +230,83 @@ func (r *Reconciler) Run(ctx context.Context, since time.Time, dryRun bool) (Rec
 	if err != nil {
 		return sum, fmt.Errorf("reconcile: %w", err)
 	}
+	if err := r.money(ctx, eventsSince, now, dryRun, missing, &sum); err != nil {
+		return sum, fmt.Errorf("reconcile: %w", err)
+	}
 	return sum, nil
+}
+
+// money queues the missed money events of known orders (see Run); missing
+// maps the payments of sessions found without an order to their ids.
+func (r *Reconciler) money(ctx context.Context, since, now time.Time, dryRun bool, missing map[string]string, sum *ReconcileSummary) error {
+	var events []Event
+	raws := make(map[string]json.RawMessage)
+	err := r.Stripe.MoneyEvents(ctx, since, func(ev Event, raw json.RawMessage) error {
+		if MoneyObject(ev.Type) == "" || ev.Object == "" {
+			return nil
+		}
+		sum.MoneyEvents++
+		if _, seen := raws[ev.ID]; !seen {
+			events = append(events, ev)
+		}
+		raws[ev.ID] = raw
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list money events: %w", err)
+	}
+	slices.SortStableFunc(events, func(a, b Event) int { return a.Created.Compare(b.Created) })
+	for _, ev := range events {
+		sessionID, err := r.sessionOfPayment(ctx, ev.Payment, missing)
+		if err != nil {
+			return err
+		}
+		if sessionID == "" {
+			continue // no order of ours: the worker acknowledges such events
+		}
+		rp, dead, err := r.replayOf(ctx, sessionEvent{id: ev.ID, typ: ev.Type, created: ev.Created, raw: raws[ev.ID]}, now)
+		if err != nil {
+			return err
+		}
+		if rp == nil && !dead {
+			continue // processed
+		}
+		f := Finding{SessionID: sessionID, Problem: fmt.Sprintf("missed %s (%s)", ev.Type, ev.Object)}
+		if dead {
+			f.DeadLetters = []string{ev.ID}
+		} else if err := r.queue(ctx, &f, []Replay{*rp}, now, dryRun); err != nil {
+			return err
+		}
+		sum.Missed++
+		sum.Enqueued += len(f.Queued)
+		sum.InFlight += len(f.InFlight)
+		sum.DeadLettered += len(f.DeadLetters)
+		r.logger().Info("reconcile: money event missed", "session_id", sessionID, "event_id", ev.ID, "type", ev.Type,
+			"object", ev.Object, "queued", f.Queued, "in_flight", f.InFlight, "dead_letters", f.DeadLetters, "dry_run", dryRun)
+		if r.Found != nil {
+			r.Found(f)
+		}
+	}
+	return nil
+}
+
+// sessionOfPayment is the session of the known order p names, or "".
+func (r *Reconciler) sessionOfPayment(ctx context.Context, p Payment, missing map[string]string) (string, error) {
+	if p == (Payment{}) {
+		return "", nil
+	}
+	switch o, err := r.Store.OrderByPayment(ctx, p); {
+	case err == nil:
+		return o.CheckoutSessionID, nil
+	case !errors.Is(err, ErrNotFound):
+		return "", fmt.Errorf("order of payment %+v: %w", p, err)
+	}
+	for _, id := range []string{p.PaymentIntent, p.Invoice} {
+		if s, ok := missing[id]; ok && id != "" {
+			return s, nil
+		}
+	}
+	return "", nil
 }
 
 // problem says how the session's order falls short, or "" if it does not.
@@ -213,7 +317,7 @@ func (r *Reconciler) problem(ctx context.Context, s Session, events []sessionEve
 		return "no order", nil
 	case err != nil:
 		return "", fmt.Errorf("order of %s: %w", s.ID, err)
-	case o.Status != StatusAwaitingPayment:
+	case o.base() != StatusAwaitingPayment: // held by the merchant while awaiting payment counts too
 		return "", nil
 	case s.PaymentStatus.Settled():
 		return fmt.Sprintf("order %s, session %s", o.Status, s.PaymentStatus), nil
@@ -232,24 +336,15 @@ func (r *Reconciler) fix(ctx context.Context, s Session, raw json.RawMessage, ev
 	slices.SortStableFunc(events, func(a, b sessionEvent) int { return a.created.Compare(b.created) })
 	var replays []Replay
 	for _, ev := range events {
-		done, err := r.Store.EventProcessed(ctx, ev.id)
-		if err != nil {
+		rp, dead, err := r.replayOf(ctx, ev, now)
+		switch {
+		case err != nil:
 			return f, err
-		}
-		if done {
-			continue
-		}
-		switch dl, err := r.Store.DeadLetter(ctx, ev.id); {
-		case err == nil && dl.Retriable():
+		case dead:
 			f.DeadLetters = append(f.DeadLetters, ev.id)
-			continue
-		case err == nil:
-			// A retry would be refused by the worker's signature check:
-			// the event as Stripe's API lists it takes its place.
-		case !errors.Is(err, ErrNotFound):
-			return f, err
+		case rp != nil:
+			replays = append(replays, *rp)
 		}
-		replays = append(replays, Replay{EventID: ev.id, EventType: ev.typ, Payload: ev.raw, Reason: "reconcile", RequestedAt: now, FromStripeAPI: true})
 	}
 	if len(replays) == 0 && len(f.DeadLetters) == 0 {
 		rp, err := r.synthesize(s, raw, now)
@@ -258,10 +353,35 @@ func (r *Reconciler) fix(ctx context.Context, s Session, raw json.RawMessage, ev
 		}
 		replays = append(replays, rp)
 	}
+	return f, r.queue(ctx, &f, replays, now, dryRun)
+}
+
+// replayOf is the replay of a listed event, or nil when it was processed
+// or (dead) is a dead letter that `fulfillmentd dlq` can retry. A dead
+// letter a retry cannot help (the worker's signature check would refuse
+// it) is replaced by the event as Stripe's API lists it.
+func (r *Reconciler) replayOf(ctx context.Context, ev sessionEvent, now time.Time) (rp *Replay, dead bool, err error) {
+	done, err := r.Store.EventProcessed(ctx, ev.id)
+	if err != nil || done {
+		return nil, false, err
+	}
+	switch dl, err := r.Store.DeadLetter(ctx, ev.id); {
+	case err == nil && dl.Retriable():
+		return nil, true, nil
+	case err == nil:
+	case !errors.Is(err, ErrNotFound):
+		return nil, false, err
+	}
+	return &Replay{EventID: ev.id, EventType: ev.typ, Payload: ev.raw, Reason: "reconcile", RequestedAt: now, FromStripeAPI: true}, false, nil
+}
+
+// queue queues the replays not in flight (on a dry run, only reports them)
+// and records what it did in f.
+func (r *Reconciler) queue(ctx context.Context, f *Finding, replays []Replay, now time.Time, dryRun bool) error {
 	for _, rp := range replays {
 		switch recent, err := r.inFlight(ctx, rp.EventID, now); {
 		case err != nil:
-			return f, err
+			return err
 		case recent:
 			f.InFlight = append(f.InFlight, rp.EventID)
 			continue
@@ -272,7 +392,7 @@ func (r *Reconciler) fix(ctx context.Context, s Session, raw json.RawMessage, ev
 		}
 		_, queued, err := r.Store.EnqueueReplay(ctx, rp)
 		if err != nil {
-			return f, fmt.Errorf("queue %s for %s: %w", rp.EventID, s.ID, err)
+			return fmt.Errorf("queue %s for %s: %w", rp.EventID, f.SessionID, err)
 		}
 		if queued {
 			f.Queued = append(f.Queued, rp.EventID)
@@ -280,7 +400,7 @@ func (r *Reconciler) fix(ctx context.Context, s Session, raw json.RawMessage, ev
 			f.InFlight = append(f.InFlight, rp.EventID)
 		}
 	}
-	return f, nil
+	return nil
 }
 
 // inFlight reports whether the event was queued for replay within the

@@ -23,7 +23,9 @@ func buildEvent(id, typ string, object json.RawMessage, created time.Time) ([]by
 type history struct {
 	sessions    []Session
 	events      []Event
+	money       []Event
 	eventsSince time.Time
+	moneySince  time.Time
 }
 
 func (h *history) CompletedSessions(_ context.Context, since time.Time, fn func(Session, json.RawMessage) error) error {
@@ -42,6 +44,19 @@ func (h *history) CompletedSessions(_ context.Context, since time.Time, fn func(
 func (h *history) CheckoutEvents(_ context.Context, since time.Time, fn func(Event, json.RawMessage) error) error {
 	h.eventsSince = since
 	for _, ev := range h.events {
+		if ev.Created.Before(since) {
+			continue
+		}
+		if err := fn(ev, json.RawMessage(fmt.Sprintf(`{"id":%q}`, ev.ID))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *history) MoneyEvents(_ context.Context, since time.Time, fn func(Event, json.RawMessage) error) error {
+	h.moneySince = since
+	for _, ev := range h.money {
 		if ev.Created.Before(since) {
 			continue
 		}
@@ -134,6 +149,10 @@ func TestReconcile(t *testing.T) {
 	} {
 		orders.orders[id] = Order{ID: OrderID(id), CheckoutSessionID: id, Status: st}
 	}
+	// Held by the merchant while awaiting payment: lagging all the same.
+	held := orders.orders["cs_settled_no_event"]
+	held.Status, held.Hold = StatusOnHold, &Hold{Reasons: []HoldReason{HoldMerchant}, PreviousStatus: StatusAwaitingPayment}
+	orders.orders["cs_settled_no_event"] = held
 	orders.events["evt_in_sync"] = true
 	orders.events["evt_settled_completed"] = true
 	store := &replayStore{memStore: orders, dead: map[string]bool{"evt_dead": true, "evt_dead_unsigned": false}, pending: map[string]Replay{},
@@ -189,7 +208,7 @@ func TestReconcile(t *testing.T) {
 		"cs_dead": "no order", "cs_dead_unsigned": "no order", "cs_lost_event": "no order", "cs_no_event": "no order",
 		"cs_failed":           "order awaiting_payment, payment failed (evt_failed)",
 		"cs_settled":          "order awaiting_payment, session paid",
-		"cs_settled_no_event": "order awaiting_payment, session paid",
+		"cs_settled_no_event": "order on_hold, session paid",
 	}
 	if !reflect.DeepEqual(problems, wantProblems) {
 		t.Errorf("problems %v, want %v", problems, wantProblems)
@@ -244,6 +263,104 @@ func TestReconcile(t *testing.T) {
 	}
 	if !h.eventsSince.Equal(ago(EventRetention)) {
 		t.Errorf("events listed since %s, want 30 days back (%s)", h.eventsSince, ago(EventRetention))
+	}
+}
+
+func TestReconcileMoneyEvents(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	money := func(id, typ, object string, p Payment, age time.Duration) Event {
+		return Event{ID: id, Type: typ, Created: ago(age), Object: object, Charge: "ch_" + id, Payment: p}
+	}
+	known := Payment{PaymentIntent: "pi_known"}
+	sub := Payment{PaymentIntent: "pi_of_invoice", Invoice: "in_known"}
+	h := &history{
+		sessions: []Session{
+			{ID: "cs_known", Status: "complete", PaymentStatus: PaymentPaid, Created: ago(time.Hour), Payment: known},
+			{ID: "cs_sub", Status: "complete", PaymentStatus: PaymentPaid, Created: ago(time.Hour), Payment: Payment{Invoice: "in_known"}},
+			{ID: "cs_missing", Status: "complete", PaymentStatus: PaymentPaid, Created: ago(time.Hour), Payment: Payment{PaymentIntent: "pi_missing"}},
+		},
+		events: []Event{
+			{ID: "evt_known", Type: EventSessionCompleted, Created: ago(time.Hour), Session: Session{ID: "cs_known"}},
+			{ID: "evt_sub", Type: EventSessionCompleted, Created: ago(time.Hour), Session: Session{ID: "cs_sub"}},
+		},
+		money: []Event{
+			money("evt_refund_done", EventChargeRefunded, "ch_1", known, 50*time.Minute), // processed
+			money("evt_refund_lost", EventChargeRefunded, "ch_1", known, 40*time.Minute),
+			money("evt_dispute_lost", EventDisputeCreated, "dp_1", sub, 30*time.Minute), // found by invoice
+			money("evt_dispute_dead", EventDisputeClosed, "dp_1", sub, 20*time.Minute),  // dlq's business
+			money("evt_elsewhere", EventChargeRefunded, "ch_2", Payment{PaymentIntent: "pi_elsewhere"}, 10*time.Minute),
+			money("evt_no_payment", EventEarlyFraudWarningCreated, "issfr_1", Payment{}, 10*time.Minute),
+			money("evt_of_missing", EventEarlyFraudWarningCreated, "issfr_2", Payment{PaymentIntent: "pi_missing"}, 5*time.Minute),
+			money("evt_too_old", EventChargeRefunded, "ch_1", known, 31*24*time.Hour), // past Stripe's 30 days
+		},
+	}
+	orders := &memStore{orders: map[string]Order{
+		"cs_known": {ID: "cs_known", CheckoutSessionID: "cs_known", Status: StatusReadyToShip, PaymentIntentID: "pi_known"},
+		"cs_sub":   {ID: "cs_sub", CheckoutSessionID: "cs_sub", Status: StatusReadyToShip, InvoiceID: "in_known"},
+	}, events: map[string]bool{"evt_known": true, "evt_sub": true, "evt_refund_done": true}}
+	store := &replayStore{memStore: orders, dead: map[string]bool{"evt_dispute_dead": true}, pending: map[string]Replay{},
+		published: map[string][]Replay{}}
+	var found []Finding
+	r := &Reconciler{Stripe: h, Store: store, Now: func() time.Time { return now }, BuildEvent: buildEvent,
+		Found: func(f Finding) { found = append(found, f) }}
+
+	dry, err := r.Run(context.Background(), ago(90*24*time.Hour), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ReconcileSummary{Since: ago(90 * 24 * time.Hour), DryRun: true, Events: 2, Checked: 3, Missing: 1,
+		Enqueued: 4, Synthesized: 1, DeadLettered: 1, MoneyEvents: 7, Missed: 4}
+	if dry != want || len(store.pending) != 0 {
+		t.Errorf("dry run:\n got %+v\nwant %+v (%d queued)", dry, want, len(store.pending))
+	}
+	if !h.moneySince.Equal(ago(EventRetention)) {
+		t.Errorf("money events listed since %s, want 30 days back", h.moneySince)
+	}
+
+	found = nil
+	sum, err := r.Run(context.Background(), ago(72*time.Hour), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.DryRun, want.Since, want.MoneyEvents = false, ago(72*time.Hour), 7
+	if sum != want {
+		t.Errorf("run:\n got %+v\nwant %+v", sum, want)
+	}
+	got := map[string]string{}
+	for _, f := range found {
+		got[f.SessionID+" "+f.Problem] = fmt.Sprint(f.Queued, f.InFlight, f.DeadLetters)
+	}
+	wantFound := map[string]string{
+		"cs_missing no order":                                           "[reconcile:cs_missing:paid] [] []",
+		"cs_known missed charge.refunded (ch_1)":                        "[evt_refund_lost] [] []",
+		"cs_sub missed charge.dispute.created (dp_1)":                   "[evt_dispute_lost] [] []",
+		"cs_sub missed charge.dispute.closed (dp_1)":                    "[] [] [evt_dispute_dead]",
+		"cs_missing missed radar.early_fraud_warning.created (issfr_2)": "[evt_of_missing] [] []",
+	}
+	if !reflect.DeepEqual(got, wantFound) {
+		t.Errorf("findings:\n got %v\nwant %v", got, wantFound)
+	}
+	if rp := store.pending["evt_refund_lost"]; rp.EventType != EventChargeRefunded || !rp.FromStripeAPI || string(rp.Payload) != `{"id":"evt_refund_lost"}` {
+		t.Errorf("queued %+v", rp)
+	}
+
+	// Again: what it queued is in flight.
+	again, err := r.Run(context.Background(), ago(72*time.Hour), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Enqueued != 0 || again.InFlight != 4 || again.Missed != 4 {
+		t.Errorf("second run: %+v, want 0 enqueued, 4 in flight, 4 missed", again)
+	}
+	// Once processed there is nothing left to find.
+	for id := range store.pending {
+		orders.events[id] = true
+	}
+	orders.orders["cs_missing"] = Order{ID: "cs_missing", CheckoutSessionID: "cs_missing", Status: StatusReadyToShip, PaymentIntentID: "pi_missing"}
+	if s, err := r.Run(context.Background(), ago(72*time.Hour), false); err != nil || s.Missed != 1 || s.Enqueued != 0 || s.DeadLettered != 1 {
+		t.Errorf("after processing: %+v, %v; want only the dead letter", s, err)
 	}
 }
 

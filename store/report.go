@@ -11,20 +11,27 @@ import (
 
 // crossSellQuery computes one pair's figures per currency, over the paid
 // orders recorded since ?1: orders whose payment settled (paid or
-// no_payment_required) and that are not canceled, whatever warehouse status
-// they have reached since. ?2 is the base product, ?3 the cross-sell.
+// no_payment_required) and that are not canceled (a refund in full, a lost
+// dispute or the merchant cancels an order that has not shipped), whatever
+// warehouse status they have reached since, on hold too. ?2 is the base
+// product, ?3 the cross-sell.
+//
+// An order refunded in part still counts, at its amount_total: Stripe does
+// not say which lines a refund was for. What was refunded of the orders
+// counted is summed apart (orders_refunded, amount_refunded), as are the
+// refunds of orders refunded after they shipped (they keep their status).
 //
 // An order counts once with its base product however many base lines it
 // has; it has the cross-sell when one of its lines is that product, tagged
 // as the cross-sell of that base. Sums are exact integers.
 const crossSellQuery = `
 WITH paid AS (
-	SELECT id, currency, amount_total FROM orders
+	SELECT id, currency, amount_total, amount_refunded FROM orders
 	WHERE created_at >= ?1
 	  AND payment_status IN ('paid', 'no_payment_required')
 	  AND status <> 'canceled'
 ), with_base AS (
-	SELECT p.id, p.currency, p.amount_total FROM paid p
+	SELECT p.id, p.currency, p.amount_total, p.amount_refunded FROM paid p
 	WHERE EXISTS (SELECT 1 FROM line_items li WHERE li.order_id = p.id AND li.product_id = ?2)
 ), cross_sell AS (
 	SELECT li.order_id, sum(li.amount_total) AS revenue FROM line_items li
@@ -36,7 +43,9 @@ SELECT b.currency AS currency,
 	count(c.order_id) AS orders_with_cross_sell,
 	coalesce(sum(c.revenue), 0) AS cross_sell_revenue,
 	coalesce(sum(CASE WHEN c.order_id IS NOT NULL THEN b.amount_total END), 0) AS order_value_with,
-	coalesce(sum(CASE WHEN c.order_id IS NULL THEN b.amount_total END), 0) AS order_value_without
+	coalesce(sum(CASE WHEN c.order_id IS NULL THEN b.amount_total END), 0) AS order_value_without,
+	count(CASE WHEN b.amount_refunded > 0 THEN 1 END) AS orders_refunded,
+	coalesce(sum(b.amount_refunded), 0) AS amount_refunded
 FROM with_base b LEFT JOIN cross_sell c ON c.order_id = b.id
 GROUP BY b.currency
 ORDER BY b.currency`
@@ -48,6 +57,8 @@ type crossSellRow struct {
 	CrossSellRevenue    int64  `db:"cross_sell_revenue"`
 	OrderValueWith      int64  `db:"order_value_with"`
 	OrderValueWithout   int64  `db:"order_value_without"`
+	OrdersRefunded      int64  `db:"orders_refunded"`
+	AmountRefunded      int64  `db:"amount_refunded"`
 }
 
 // CrossSellReport returns, for each pair in the order given, its figures
@@ -84,6 +95,8 @@ func (db *DB) CrossSellReport(ctx context.Context, pairs []fulfillment.CrossSell
 				CrossSellRevenue:    r.CrossSellRevenue,
 				OrderValueWith:      r.OrderValueWith,
 				OrderValueWithout:   r.OrderValueWithout,
+				OrdersRefunded:      r.OrdersRefunded,
+				AmountRefunded:      r.AmountRefunded,
 			})
 		}
 	}

@@ -114,6 +114,58 @@ func TestCrossSellReport(t *testing.T) {
 	}
 }
 
+// TestCrossSellReportMoney: which orders count once money has moved. A
+// partial refund holds the order, which still counts at its amount_total;
+// an order refunded in full after it shipped keeps its status and counts;
+// an order canceled before it shipped (refunded, dispute lost, by the
+// merchant) does not. The refunds of the orders counted are summed apart.
+func TestCrossSellReportMoney(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	const cam, cloth = "prod_camera", "prod_cloth"
+	paid, ready := fulfillment.PaymentPaid, fulfillment.StatusReadyToShip
+	partly := reportOrder("cs_m1", ready, paid, "usd", 10900, at(1), line{cam, 10000, ""}, line{cloth, 900, cam})
+	partly.AmountRefunded = 900 // the buyer sent the cloth back, say: Stripe does not tell
+	afterShipping := reportOrder("cs_m2", fulfillment.StatusShipped, paid, "usd", 10000, at(2), line{cam, 10000, ""})
+	afterShipping.AmountRefunded, afterShipping.Refunded = 10000, true
+	refunded := reportOrder("cs_m3", ready, paid, "usd", 10900, at(3), line{cam, 10000, ""}, line{cloth, 900, cam})
+	refunded.AmountRefunded, refunded.Refunded = 10900, true
+	lost := reportOrder("cs_m4", ready, paid, "usd", 10900, at(4), line{cam, 10000, ""}, line{cloth, 900, cam})
+	lost.Dispute = &fulfillment.Dispute{ID: "dp_1", Status: "lost", Amount: 10900}
+	disputed := reportOrder("cs_m5", ready, paid, "usd", 10000, at(5), line{cam, 10000, ""})
+	disputed.Dispute = &fulfillment.Dispute{ID: "dp_2", Status: "needs_response", Amount: 10000}
+	merchant := reportOrder("cs_m6", ready, paid, "usd", 10900, at(6), line{cam, 10000, ""}, line{cloth, 900, cam})
+	for i, o := range []fulfillment.Order{partly, afterShipping, refunded, lost, disputed, merchant} {
+		// The order first, as checkout made it; then Stripe's money event.
+		before := o
+		before.AmountRefunded, before.Refunded, before.Dispute = 0, false, nil
+		mustRecord(t, db, fmt.Sprintf("evt_m%d", i), fulfillment.EventSessionCompleted, before)
+		mustRecord(t, db, fmt.Sprintf("evt_m%d_money", i), fulfillment.EventChargeRefunded, o)
+	}
+	if _, err := db.ChangeOrder(context.Background(), "cs_m6", func(o fulfillment.Order) (fulfillment.Order, bool, error) {
+		return o.CancelByMerchant("", "alice", at(7))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]fulfillment.Status{"cs_m1": fulfillment.StatusOnHold, "cs_m2": fulfillment.StatusShipped,
+		"cs_m3": fulfillment.StatusCanceled, "cs_m4": fulfillment.StatusCanceled, "cs_m5": fulfillment.StatusOnHold, "cs_m6": fulfillment.StatusCanceled} {
+		if o, err := db.Order(context.Background(), id); err != nil || o.Status != want {
+			t.Fatalf("%s: %s (%v), want %s", id, o.Status, err, want)
+		}
+	}
+	got, err := db.CrossSellReport(context.Background(), []fulfillment.CrossSellPair{{Base: cam, CrossSell: cloth}}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// m1 with the cloth; m2, m5 without; m3, m4, m6 canceled.
+	want := []fulfillment.CrossSellStats{{CrossSellPair: fulfillment.CrossSellPair{Base: cam, CrossSell: cloth}, Currency: "usd",
+		OrdersWithBase: 3, OrdersWithCrossSell: 1, CrossSellRevenue: 900, OrderValueWith: 10900, OrderValueWithout: 20000,
+		OrdersRefunded: 2, AmountRefunded: 10900}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("report:\n got %+v\nwant %+v", got, want)
+	}
+}
+
 // TestCrossSellReportReadOnlyBesideWriter: the report reads through a
 // read-only handle while the writer holds the file open and keeps writing.
 func TestCrossSellReportReadOnlyBesideWriter(t *testing.T) {

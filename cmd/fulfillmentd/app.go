@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -37,7 +37,7 @@ const maxDeliver = 42
 type app struct {
 	log     *slog.Logger
 	role    string
-	ns      *server.Server // nil with an external NATS
+	ns      *broker.Embedded // nil with an external NATS
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	db      *store.DB
@@ -75,9 +75,13 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 		warnSharedDataDir(log, cfg.DataDir)
 	}
 	if cfg.NATSURL == "" {
-		a.ns, err = broker.StartEmbedded(broker.EmbeddedOptions{StoreDir: cfg.natsDir(), SyncInterval: cfg.NATSSyncInterval, Log: log})
+		a.ns, err = broker.StartEmbedded(broker.EmbeddedOptions{StoreDir: cfg.natsDir(), SyncInterval: cfg.NATSSyncInterval,
+			Listen: cfg.NATSListen, ConfigFile: cfg.NATSConfig, Log: log})
 		if err != nil {
 			return nil, fmt.Errorf("start embedded NATS: %w", err)
+		}
+		if addr := a.ns.Addr(); addr != nil {
+			log.Info("embedded NATS listening", "addr", addr.String(), "config", cfg.NATSConfig)
 		}
 		a.nc, err = broker.ConnectEmbedded(a.ns, "fulfillmentd")
 	} else {
@@ -127,7 +131,7 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	}
 	a.relay = &broker.Relay{JS: a.js, Outbox: a.db, Wake: a.db.OutboxWritten(), Log: log}
 	a.stripe = cfg.stripeClient(log, a.metrics)
-	proc := &fulfillment.Processor{Stripe: a.stripe, Orders: a.db, CrossSells: cfg.CrossSells, Log: log}
+	proc := &fulfillment.Processor{Stripe: a.stripe, Payments: a.stripe, Orders: a.db, CrossSells: cfg.CrossSells, Log: log}
 	key, err := a.db.SigningKey(ctx)
 	if err != nil {
 		return nil, err
@@ -160,7 +164,8 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	}
 	gauges := newGauges(log, a.db, consumer)
 	a.metrics.reg.MustRegister(gauges)
-	deps.API = &httpapi.API{Orders: a.db, Tokens: cfg.APITokens, Now: time.Now, Refused: a.metrics.unauthorizedRequest}
+	deps.API = &httpapi.API{Orders: a.db, Sessions: proc, Tokens: slices.Concat(cfg.APITokens, cfg.AdminTokens), Now: time.Now,
+		Refused: a.metrics.unauthorizedRequest}
 	deps.Console = a.console(cfg, key, gauges, reconciled)
 	if err := a.listen(cfg, deps); err != nil {
 		return nil, err

@@ -156,6 +156,11 @@ type pairStats struct {
 	OrderValueWithout        int64   `json:"order_value_without"`
 	AverageOrderValueWith    int64   `json:"average_order_value_with"`
 	AverageOrderValueWithout int64   `json:"average_order_value_without"`
+	// OrdersRefunded and AmountRefunded: the orders with the base product
+	// Stripe refunded in part, counted above at their amount_total, and
+	// what was refunded of them.
+	OrdersRefunded int64 `json:"orders_refunded"`
+	AmountRefunded int64 `json:"amount_refunded"`
 }
 
 func crossSellsReport(ctx context.Context, args []string, e env) error {
@@ -186,6 +191,7 @@ func crossSellsReport(ctx context.Context, args []string, e env) error {
 			OrdersWithBase: s.OrdersWithBase, OrdersWithCrossSell: s.OrdersWithCrossSell, AttachRate: s.AttachRate(),
 			CrossSellRevenue: s.CrossSellRevenue, OrderValueWith: s.OrderValueWith, OrderValueWithout: s.OrderValueWithout,
 			AverageOrderValueWith: s.AverageOrderValueWith(), AverageOrderValueWithout: s.AverageOrderValueWithout(),
+			OrdersRefunded: s.OrdersRefunded, AmountRefunded: s.AmountRefunded,
 		}
 	}
 	if *asJSON {
@@ -200,11 +206,12 @@ func printReport(w io.Writer, sinceFlag string, out reportOutput) {
 	if out.Since != nil {
 		window = fmt.Sprintf("orders recorded since %s (%s)", out.Since.Format(time.RFC3339), sinceFlag)
 	}
-	fmt.Fprintf(w, "Cross-sell performance, %s; paid orders only (payment settled, not canceled):\n\n", window)
+	fmt.Fprintf(w, "Cross-sell performance, %s; paid orders only (payment settled, not canceled);\n"+
+		"orders refunded in part count at their full amount, their refunds are in REFUNDED:\n\n", window)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PAIR\tCURRENCY\tORDERS WITH BASE\tWITH CROSS-SELL\tATTACH RATE\tCROSS-SELL REVENUE\tAVG ORDER WITH\tAVG ORDER WITHOUT")
+	fmt.Fprintln(tw, "PAIR\tCURRENCY\tORDERS WITH BASE\tWITH CROSS-SELL\tATTACH RATE\tCROSS-SELL REVENUE\tAVG ORDER WITH\tAVG ORDER WITHOUT\tREFUNDED")
 	for _, p := range out.Pairs {
-		cur, rate, revenue, with, without := "—", "—", "—", "—", "—"
+		cur, rate, revenue, with, without, refunded := "—", "—", "—", "—", "—", "—"
 		if p.Currency != "" {
 			cur = strings.ToUpper(p.Currency)
 			rate = strconv.FormatFloat(100*p.AttachRate, 'f', 1, 64) + "%"
@@ -215,9 +222,12 @@ func printReport(w io.Writer, sinceFlag string, out reportOutput) {
 			if p.OrdersWithBase > p.OrdersWithCrossSell {
 				without = printable(money(p.AverageOrderValueWithout, p.Currency))
 			}
+			if p.OrdersRefunded > 0 {
+				refunded = printable(money(p.AmountRefunded, p.Currency)) + fmt.Sprintf(" (%d %s)", p.OrdersRefunded, plural(int(p.OrdersRefunded), "order", "orders"))
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", printable(p.Base)+" → "+printable(p.CrossSell), printable(cur),
-			p.OrdersWithBase, p.OrdersWithCrossSell, rate, revenue, with, without)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", printable(p.Base)+" → "+printable(p.CrossSell), printable(cur),
+			p.OrdersWithBase, p.OrdersWithCrossSell, rate, revenue, with, without, refunded)
 	}
 	_ = tw.Flush()
 }

@@ -362,7 +362,7 @@ func TestCrossSellsReport(t *testing.T) {
 		json    []pairStats
 	}{
 		{name: "table, last 30 days", env: env, stdout: []string{
-			"paid orders only", "(30d)",
+			"paid orders only", "(30d)", "orders refunded in part count at their full amount, their refunds are in REFUNDED", "AVG ORDER WITHOUT  REFUNDED",
 			"prod_camera → prod_lens_cloth", "66.7%", "USD 18.00", "USD 1430.08", "USD 893.88",
 			"prod_standing_desk → prod_desk_mat", "100.0%", "USD 78.00", "USD 676.00"}},
 		{name: "json", env: env, args: []string{"--json"}, json: all},

@@ -69,7 +69,7 @@ func demo(ctx context.Context, args []string, e env) error {
 	if err := os.WriteFile(crossSellsPath, crossSellsJSON, 0o600); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	secret, token := "whsec_demo_"+randomHex(16), "demo_"+randomHex(16)
+	secret, token, adminToken := "whsec_demo_"+randomHex(16), "demo_"+randomHex(16), "demo_admin_"+randomHex(16)
 	cfg, err := configFrom(map[string]string{
 		"STRIPE_SECRET_KEY":       "sk_test_demo",
 		"STRIPE_WEBHOOK_SECRET":   secret,
@@ -77,6 +77,7 @@ func demo(ctx context.Context, args []string, e env) error {
 		"FULFILLMENT_DATA_DIR":    dir,
 		"FULFILLMENT_ADDR":        *addr,
 		"FULFILLMENT_API_TOKEN":   token, // a bare token is named default
+		"FULFILLMENT_ADMIN_TOKEN": "merchant:" + adminToken,
 		"FULFILLMENT_WORKERS":     "8",
 		"STRIPE_MAX_RPS":          "20",
 		"FULFILLMENT_CROSS_SELLS": crossSellsPath,
@@ -106,7 +107,8 @@ func demo(ctx context.Context, args []string, e env) error {
 	}
 
 	d := &deliverer{url: base + "/webhooks/stripe", client: &http.Client{Timeout: 10 * time.Second}, out: stdout}
-	api := &apiClient{base: base, token: token, client: d.client}
+	api := &apiClient{name: "warehouse", base: base, token: token, client: d.client}
+	admin := &apiClient{name: "merchant", base: base, token: adminToken, client: d.client}
 	fmt.Fprintf(stdout, "fulfillmentd demo: Stripe emulator at %s, receiver at %s, data in %s\n\n", cfg.StripeAPIBase, base, dir)
 	fmt.Fprintln(stdout, "Delivering signed webhooks, as Stripe would:")
 
@@ -169,6 +171,9 @@ func demo(ctx context.Context, args []string, e env) error {
 	}
 	fmt.Fprintf(stdout, "\nOrders recorded (%d Stripe API requests in all):\n\n", a.stripe.Requests())
 	printOrders(stdout, orders)
+	if err := demoMoney(ctx, stdout, emu, d, secret, api, admin); err != nil {
+		return err
+	}
 	if err := demoCrossSellsReport(ctx, dir, crossSellsPath, stdout, stderr); err != nil {
 		return err
 	}
@@ -177,13 +182,108 @@ func demo(ctx context.Context, args []string, e env) error {
 Query the warehouse API:
   curl -s -H 'Authorization: Bearer %[2]s' '%[1]s/v1/orders?limit=10'
   curl -s -H 'Authorization: Bearer %[2]s' '%[1]s/v1/orders/cs_test_crosssell'
-`, base, token)
+  curl -s -H 'Authorization: Bearer %[2]s' '%[1]s/v1/orders?status=on_hold'
+and the merchant API (admin token):
+  curl -s -X POST -H 'Authorization: Bearer %[3]s' '%[1]s/v1/orders/cs_test_quantity/hold' -d '{"note":"check the address"}'
+  curl -s -X POST -H 'Authorization: Bearer %[3]s' '%[1]s/v1/orders/cs_test_camera_only/release'
+  curl -s -X POST -H 'Authorization: Bearer %[3]s' '%[1]s/v1/checkout/sessions/cs_test_bulk/fulfill'
+`, base, token, adminToken)
 	if *exit {
 		stopRun()
 		return <-runDone
 	}
 	fmt.Fprintln(stdout, "\nServing until Ctrl-C.")
 	return <-runDone
+}
+
+// demoMoney is the demo's money after checkout: Stripe refunds one order in
+// full (canceled), part of another (held) and opens a dispute on a third
+// (held); the warehouse is refused; the merchant releases the partly
+// refunded order through the merchant API.
+func demoMoney(ctx context.Context, stdout io.Writer, emu *stripeemu.Emulator, d *deliverer, secret string, api, admin *apiClient) error {
+	const (
+		refunded = "cs_test_digital"     // refunded in full before it ships
+		partly   = "cs_test_crosssell"   // the lens cloth refunded (USD 9.00)
+		disputed = "cs_test_camera_only" // the buyer's bank disputes the charge
+	)
+	fmt.Fprintln(stdout, "\nMoney moves after checkout; fulfillmentd reads each object back from Stripe:")
+	type step struct {
+		event, typ, note string
+		act              func() (string, error)
+	}
+	for _, s := range []step{
+		{"evt_demo_refund", fulfillment.EventChargeRefunded, "   ← " + refunded + " refunded in full",
+			func() (string, error) { return emu.Refund(refunded, 0) }},
+		{"evt_demo_partial", fulfillment.EventChargeRefunded, "   ← " + partly + ": USD 9.00 of it refunded",
+			func() (string, error) { return emu.Refund(partly, 900) }},
+		{"evt_demo_dispute", fulfillment.EventDisputeCreated, "   ← " + disputed + " disputed (fraudulent)",
+			func() (string, error) { return emu.OpenDispute(disputed, "fraudulent", false) }},
+	} {
+		object, err := s.act()
+		if err != nil {
+			return err
+		}
+		body, err := emu.ObjectEvent(s.event, s.typ, object, time.Now())
+		if err != nil {
+			return err
+		}
+		if err := d.send(ctx, s.note, secret, body, http.StatusOK); err != nil {
+			return err
+		}
+	}
+	var orders []fulfillment.Order
+	for _, w := range []struct {
+		session string
+		status  fulfillment.Status
+	}{{refunded, fulfillment.StatusCanceled}, {partly, fulfillment.StatusOnHold}, {disputed, fulfillment.StatusOnHold}} {
+		o, err := api.waitFor(ctx, w.session, w.status)
+		if err != nil {
+			return err
+		}
+		orders = append(orders, o)
+	}
+	fmt.Fprintln(stdout)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ORDER\tCHECKOUT SESSION\tSTATUS\tREASON\tREFUNDED\tRISK")
+	for _, o := range orders {
+		refund := "—"
+		if o.AmountRefunded > 0 {
+			refund = money(o.AmountRefunded, o.Currency)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", printable(o.ID), printable(o.CheckoutSessionID), printable(string(o.Status)),
+			printable(orDash(statusReason(o))), printable(refund), printable(orDash(risk(o))))
+	}
+	_ = tw.Flush()
+
+	fmt.Fprintln(stdout, "\nThe warehouse is refused; the merchant checks the partly refunded order and releases it (admin token):")
+	for _, c := range []struct {
+		who        *apiClient
+		path, body string
+		want       int
+	}{
+		{api, "/v1/orders/" + refunded + "/shipments", `{"carrier":"UPS","tracking_number":"1ZDEMO"}`, http.StatusConflict},
+		{api, "/v1/orders/" + disputed + "/acknowledge", "", http.StatusConflict},
+		{api, "/v1/orders/" + partly + "/release", "", http.StatusForbidden},
+		{admin, "/v1/orders/" + partly + "/release", "", http.StatusOK},
+	} {
+		code, reply, err := c.who.post(ctx, c.path, c.body)
+		if err != nil {
+			return err
+		}
+		answer := strings.TrimSpace(string(reply))
+		if code == http.StatusOK {
+			var o fulfillment.Order
+			if err := json.Unmarshal(reply, &o); err != nil {
+				return fmt.Errorf("demo: POST %s: %w", c.path, err)
+			}
+			answer = "status " + string(o.Status)
+		}
+		fmt.Fprintf(stdout, "  POST %-42s %-9s → %d %s\n", printable(c.path), c.who.name, code, printable(answer))
+		if code != c.want {
+			return fmt.Errorf("demo: POST %s: HTTP %d, want %d", c.path, code, c.want)
+		}
+	}
+	return nil
 }
 
 // deliverer posts signed events to the receiver the way Stripe does.
@@ -216,10 +316,31 @@ func (d *deliverer) send(ctx context.Context, note, secret string, body []byte, 
 	return nil
 }
 
-// apiClient reads orders through the warehouse API, as a warehouse would.
+// apiClient calls the warehouse API, as a warehouse would, or the
+// merchant API with an admin token; name says which in the demo's output.
 type apiClient struct {
-	base, token string
-	client      *http.Client
+	name, base, token string
+	client            *http.Client
+}
+
+// post sends a POST with the JSON body ("" for none) and returns the
+// status and the answer.
+func (c *apiClient) post(ctx context.Context, path, body string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("POST %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	reply, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, reply, err
 }
 
 func (c *apiClient) order(ctx context.Context, id string) (fulfillment.Order, int, error) {

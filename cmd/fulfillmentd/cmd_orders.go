@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -29,6 +30,10 @@ a duration back from now (90m, 24h, 7d), a date (2025-01-31) or an RFC 3339
 time, and keeps orders updated since then. Orders come in the order of their latest change, oldest
 first, as GET /v1/orders has them.
 
+REASON is why an on_hold order is held (its hold's reasons) or why a canceled
+one was canceled; REFUNDED is what Stripe refunded of the payment; RISK is the
+payment's dispute (its status) and early fraud warning (its fraud type).
+
 export --format csv writes one row per line item with the order's columns
 repeated, amounts in major units (12.50), ready for a spreadsheet or a WMS
 import; ndjson writes one order JSON per line, as the API returns it.
@@ -49,7 +54,7 @@ type feedFilter struct {
 }
 
 func (f *feedFilter) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.status, "status", "", "only orders in this status: awaiting_payment, ready_to_ship, canceled, in_fulfillment, partially_shipped, shipped")
+	fs.StringVar(&f.status, "status", "", "only orders in this status: awaiting_payment, ready_to_ship, on_hold, canceled, in_fulfillment, partially_shipped, shipped")
 	fs.StringVar(&f.since, "since", "", "only orders updated since: a duration back from now (90m, 24h, 7d), a date or an RFC 3339 time")
 }
 
@@ -124,13 +129,18 @@ func ordersList(ctx context.Context, args []string, e env) error {
 	switch f.format {
 	case "table":
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ORDER\tCHECKOUT SESSION\tSTATUS\tPAYMENT\tUNITS\tSHIPPED\tTOTAL\tCUSTOMER\tUPDATED (UTC)")
+		fmt.Fprintln(tw, "ORDER\tCHECKOUT SESSION\tSTATUS\tREASON\tPAYMENT\tUNITS\tSHIPPED\tTOTAL\tREFUNDED\tRISK\tCUSTOMER\tUPDATED (UTC)")
 		n := 0
 		err = eachPage(ctx, db, p, func(orders []fulfillment.Order) error {
 			for _, o := range orders {
 				units, shipped := unitCounts(o)
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", printable(o.ID), printable(o.CheckoutSessionID), printable(string(o.Status)), printable(string(o.PaymentStatus)),
-					units, shipped, printable(money(o.AmountTotal, o.Currency)), printable(orDash(o.Customer.Email)), o.UpdatedAt.UTC().Format(time.DateTime))
+				refunded := "—"
+				if o.AmountRefunded > 0 {
+					refunded = money(o.AmountRefunded, o.Currency)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", printable(o.ID), printable(o.CheckoutSessionID), printable(string(o.Status)),
+					printable(orDash(statusReason(o))), printable(string(o.PaymentStatus)), units, shipped, printable(money(o.AmountTotal, o.Currency)),
+					printable(refunded), printable(orDash(risk(o))), printable(orDash(o.Customer.Email)), o.UpdatedAt.UTC().Format(time.DateTime))
 				n++
 			}
 			return nil
@@ -152,13 +162,16 @@ func ordersList(ctx context.Context, args []string, e env) error {
 	case "csv":
 		w := csv.NewWriter(stdout)
 		_ = w.Write([]string{"order_id", "checkout_session_id", "status", "payment_status", "units", "units_shipped",
-			"currency", "amount_total", "customer_email", "customer_name", "created_at", "updated_at"})
+			"currency", "amount_total", "customer_email", "customer_name", "created_at", "updated_at",
+			"hold_reasons", "cancel_reason", "amount_refunded", "dispute_status", "fraud_type"})
 		err = eachPage(ctx, db, p, func(orders []fulfillment.Order) error {
 			for _, o := range orders {
 				units, shipped := unitCounts(o)
+				m := moneyCells(o)
 				_ = w.Write(safeRow(o.ID, o.CheckoutSessionID, string(o.Status), string(o.PaymentStatus),
 					num(units), num(shipped), strings.ToUpper(o.Currency), decimal(o.AmountTotal, o.Currency),
-					o.Customer.Email, o.Customer.Name, stamp(o.CreatedAt), stamp(o.UpdatedAt)))
+					o.Customer.Email, o.Customer.Name, stamp(o.CreatedAt), stamp(o.UpdatedAt),
+					m.holdReasons, string(o.CancelReason), m.refunded, m.disputeStatus, m.fraudType))
 			}
 			return nil
 		})
@@ -211,7 +224,37 @@ func printOrder(w io.Writer, o fulfillment.Order) {
 	fmt.Fprintf(tw, "Order\t%s\n", printable(o.ID))
 	fmt.Fprintf(tw, "Checkout Session\t%s\n", printable(o.CheckoutSessionID))
 	fmt.Fprintf(tw, "Status\t%s (payment %s)\n", printable(string(o.Status)), printable(string(o.PaymentStatus)))
+	if h := o.Hold; h != nil {
+		held := fmt.Sprintf("%s since %s (held from %s)", holdReasons(h), stamp(h.Since), h.PreviousStatus)
+		if h.Note != "" {
+			held += ": " + h.Note
+		}
+		fmt.Fprintf(tw, "On hold\t%s\n", printable(held))
+	}
+	if o.CancelReason != "" {
+		canceled := string(o.CancelReason)
+		if o.CancelNote != "" {
+			canceled += ": " + o.CancelNote
+		}
+		fmt.Fprintf(tw, "Canceled\t%s\n", printable(canceled))
+	}
 	fmt.Fprintf(tw, "Total\t%s\n", printable(money(o.AmountTotal, o.Currency)))
+	if o.AmountRefunded > 0 {
+		fmt.Fprintf(tw, "Refunded\t%s\n", printable(money(o.AmountRefunded, o.Currency)))
+	}
+	if o.PaymentIntentID != "" || o.InvoiceID != "" {
+		fmt.Fprintf(tw, "Payment\t%s\n", printable(strings.TrimSpace(string(o.PaymentIntentID)+" "+string(o.InvoiceID))))
+	}
+	if d := o.Dispute; d != nil {
+		fmt.Fprintf(tw, "Dispute\t%s\n", printable(fmt.Sprintf("%s %s (%s), %s", d.ID, d.Status, d.Reason, money(d.Amount, o.Currency))))
+	}
+	if f := o.FraudWarning; f != nil {
+		actionable := "not actionable"
+		if f.Actionable {
+			actionable = "actionable"
+		}
+		fmt.Fprintf(tw, "Fraud warning\t%s\n", printable(fmt.Sprintf("%s %s (%s)", f.ID, f.FraudType, actionable)))
+	}
 	customer := strings.TrimSpace(o.Customer.Name + " <" + o.Customer.Email + ">")
 	if o.Customer.Phone != "" {
 		customer += ", " + o.Customer.Phone
@@ -274,6 +317,8 @@ var exportColumns = []string{
 	"ship_to_name", "ship_to_line1", "ship_to_line2", "ship_to_city", "ship_to_state", "ship_to_postal_code", "ship_to_country",
 	"line_item_id", "product_id", "price_id", "description", "quantity", "quantity_shipped",
 	"currency", "amount_subtotal", "amount_discount", "amount_tax", "amount_total", "cross_sell", "cross_sell_of", "tracking_numbers",
+	"payment_intent_id", "invoice_id", "hold_reasons", "hold_since", "hold_note", "cancel_reason", "cancel_note",
+	"amount_refunded", "dispute_id", "dispute_status", "dispute_reason", "dispute_amount", "fraud_warning_id", "fraud_type", "fraud_actionable",
 }
 
 func ordersExport(ctx context.Context, args []string, e env) error {
@@ -325,8 +370,12 @@ func exportRows(o fulfillment.Order) [][]string {
 	head := []string{o.ID, o.CheckoutSessionID, string(o.Status), string(o.PaymentStatus), stamp(o.CreatedAt), stamp(o.UpdatedAt),
 		o.Customer.Email, o.Customer.Name, o.Customer.Phone,
 		ship.Name, ship.Address.Line1, ship.Address.Line2, ship.Address.City, ship.Address.State, ship.Address.PostalCode, ship.Address.Country}
+	m := moneyCells(o)
+	tail := []string{string(o.PaymentIntentID), string(o.InvoiceID), m.holdReasons, m.holdSince, m.holdNote,
+		string(o.CancelReason), o.CancelNote, m.refunded, m.disputeID, m.disputeStatus, m.disputeReason, m.disputeAmount,
+		m.fraudID, m.fraudType, m.fraudActionable}
 	if len(o.LineItems) == 0 {
-		return [][]string{safeRow(append(head, make([]string, len(exportColumns)-len(head))...)...)}
+		return [][]string{safeRow(slices.Concat(head, make([]string, len(exportColumns)-len(head)-len(tail)), tail)...)}
 	}
 	left := o.LeftToShip()
 	rows := make([][]string, 0, len(o.LineItems))
@@ -348,9 +397,63 @@ func exportRows(o fulfillment.Order) [][]string {
 			li.ID, li.ProductID, li.PriceID, li.Description, num(li.Quantity), num(li.Quantity-left[li.ID]),
 			strings.ToUpper(cur), decimal(li.AmountSubtotal, cur), decimal(li.AmountDiscount, cur), decimal(li.AmountTax, cur), decimal(li.AmountTotal, cur),
 			strconv.FormatBool(li.CrossSell), li.CrossSellOf, strings.Join(tracking, " "))
+		row = append(row, tail...)
 		rows = append(rows, safeRow(row...))
 	}
 	return rows
+}
+
+// statusReason is why o is on hold (its hold's reasons) or canceled (its
+// cancel reason); "" when neither.
+func statusReason(o fulfillment.Order) string {
+	if o.Hold != nil {
+		return holdReasons(o.Hold)
+	}
+	return string(o.CancelReason)
+}
+
+func holdReasons(h *fulfillment.Hold) string {
+	reasons := make([]string, len(h.Reasons))
+	for i, r := range h.Reasons {
+		reasons[i] = string(r)
+	}
+	return strings.Join(reasons, ",")
+}
+
+// risk is o's payment's dispute and early fraud warning in a few words:
+// "dispute needs_response, fraud made_with_stolen_card"; "" when none.
+func risk(o fulfillment.Order) string {
+	var parts []string
+	if d := o.Dispute; d != nil {
+		parts = append(parts, "dispute "+d.Status)
+	}
+	if f := o.FraudWarning; f != nil {
+		parts = append(parts, "fraud "+f.FraudType)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// moneyCellSet is the CSV cells of an order's hold, refund, dispute and
+// fraud warning (moneyCells): empty when it has none, amounts in major
+// units.
+type moneyCellSet struct {
+	holdReasons, holdSince, holdNote, refunded             string
+	disputeID, disputeStatus, disputeReason, disputeAmount string
+	fraudID, fraudType, fraudActionable                    string
+}
+
+func moneyCells(o fulfillment.Order) moneyCellSet {
+	m := moneyCellSet{refunded: decimal(o.AmountRefunded, o.Currency)}
+	if h := o.Hold; h != nil {
+		m.holdReasons, m.holdSince, m.holdNote = holdReasons(h), stamp(h.Since), h.Note
+	}
+	if d := o.Dispute; d != nil {
+		m.disputeID, m.disputeStatus, m.disputeReason, m.disputeAmount = d.ID, d.Status, d.Reason, decimal(d.Amount, o.Currency)
+	}
+	if f := o.FraudWarning; f != nil {
+		m.fraudID, m.fraudType, m.fraudActionable = f.ID, f.FraudType, strconv.FormatBool(f.Actionable)
+	}
+	return m
 }
 
 // unitCounts is how many units o has, and how many have shipped.

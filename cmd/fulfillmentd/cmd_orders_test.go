@@ -86,23 +86,23 @@ func TestOrdersCLI(t *testing.T) {
 		want string
 	}{
 		{[]string{"orders", "list"}, `
-ORDER                         CHECKOUT SESSION  STATUS             PAYMENT  UNITS  SHIPPED  TOTAL       CUSTOMER             UPDATED (UTC)
-ord_txnpjr5qnhkzvnvzf4tbfqb2  cs_cli_b          awaiting_payment   unpaid   3      0        JPY 3000    mallory@example.com  2025-03-14 15:01:00
-ord_w77lqeroqfjvxvvke5n3n6o2  cs_cli_a          partially_shipped  paid     3      2        EUR 564.00  ada@example.com      2025-03-14 15:20:00
-ord_nisjc24bsi4w7ktsqcqddktu  cs_cli_c          shipped            paid     1      1        USD 19.99   grace@example.com    2025-03-14 15:30:00
+ORDER                         CHECKOUT SESSION  STATUS             REASON  PAYMENT  UNITS  SHIPPED  TOTAL       REFUNDED  RISK  CUSTOMER             UPDATED (UTC)
+ord_txnpjr5qnhkzvnvzf4tbfqb2  cs_cli_b          awaiting_payment   —       unpaid   3      0        JPY 3000    —         —     mallory@example.com  2025-03-14 15:01:00
+ord_w77lqeroqfjvxvvke5n3n6o2  cs_cli_a          partially_shipped  —       paid     3      2        EUR 564.00  —         —     ada@example.com      2025-03-14 15:20:00
+ord_nisjc24bsi4w7ktsqcqddktu  cs_cli_c          shipped            —       paid     1      1        USD 19.99   —         —     grace@example.com    2025-03-14 15:30:00
 3 orders
 `},
 		{[]string{"orders", "list", "--status", "shipped", "--format", "csv"}, `
-order_id,checkout_session_id,status,payment_status,units,units_shipped,currency,amount_total,customer_email,customer_name,created_at,updated_at
-ord_nisjc24bsi4w7ktsqcqddktu,cs_cli_c,shipped,paid,1,1,USD,19.99,grace@example.com,Grace Hopper,2025-03-14T15:02:00Z,2025-03-14T15:30:00Z
+order_id,checkout_session_id,status,payment_status,units,units_shipped,currency,amount_total,customer_email,customer_name,created_at,updated_at,hold_reasons,cancel_reason,amount_refunded,dispute_status,fraud_type
+ord_nisjc24bsi4w7ktsqcqddktu,cs_cli_c,shipped,paid,1,1,USD,19.99,grace@example.com,Grace Hopper,2025-03-14T15:02:00Z,2025-03-14T15:30:00Z,,,0.00,,
 `},
 		{[]string{"orders", "list", "--since", "2025-03-14T15:15:00Z", "--format", "csv"}, `
-order_id,checkout_session_id,status,payment_status,units,units_shipped,currency,amount_total,customer_email,customer_name,created_at,updated_at
-ord_w77lqeroqfjvxvvke5n3n6o2,cs_cli_a,partially_shipped,paid,3,2,EUR,564.00,ada@example.com,Ada Lovelace,2025-03-14T15:00:00Z,2025-03-14T15:20:00Z
-ord_nisjc24bsi4w7ktsqcqddktu,cs_cli_c,shipped,paid,1,1,USD,19.99,grace@example.com,Grace Hopper,2025-03-14T15:02:00Z,2025-03-14T15:30:00Z
+order_id,checkout_session_id,status,payment_status,units,units_shipped,currency,amount_total,customer_email,customer_name,created_at,updated_at,hold_reasons,cancel_reason,amount_refunded,dispute_status,fraud_type
+ord_w77lqeroqfjvxvvke5n3n6o2,cs_cli_a,partially_shipped,paid,3,2,EUR,564.00,ada@example.com,Ada Lovelace,2025-03-14T15:00:00Z,2025-03-14T15:20:00Z,,,0.00,,
+ord_nisjc24bsi4w7ktsqcqddktu,cs_cli_c,shipped,paid,1,1,USD,19.99,grace@example.com,Grace Hopper,2025-03-14T15:02:00Z,2025-03-14T15:30:00Z,,,0.00,,
 `},
 		{[]string{"orders", "list", "--status", "canceled"}, `
-ORDER  CHECKOUT SESSION  STATUS  PAYMENT  UNITS  SHIPPED  TOTAL  CUSTOMER  UPDATED (UTC)
+ORDER  CHECKOUT SESSION  STATUS  REASON  PAYMENT  UNITS  SHIPPED  TOTAL  REFUNDED  RISK  CUSTOMER  UPDATED (UTC)
 0 orders
 `},
 		{[]string{"orders", "show", "cs_cli_a"}, `
@@ -140,11 +140,11 @@ No shipments.
 `},
 		// One row per line item; formulas a buyer typed are neutralised, phone numbers kept.
 		{[]string{"orders", "export", "--format", "csv"}, `
-order_id,checkout_session_id,status,payment_status,created_at,updated_at,customer_email,customer_name,customer_phone,ship_to_name,ship_to_line1,ship_to_line2,ship_to_city,ship_to_state,ship_to_postal_code,ship_to_country,line_item_id,product_id,price_id,description,quantity,quantity_shipped,currency,amount_subtotal,amount_discount,amount_tax,amount_total,cross_sell,cross_sell_of,tracking_numbers
-ord_txnpjr5qnhkzvnvzf4tbfqb2,cs_cli_b,awaiting_payment,unpaid,2025-03-14T15:01:00Z,2025-03-14T15:01:00Z,mallory@example.com,"'=HYPERLINK(""http://evil.example"")",-1,,,,,,,,li_b1,prod_tea,price_tea,'@tea,3,0,JPY,3000,0,0,3000,false,,
-ord_w77lqeroqfjvxvvke5n3n6o2,cs_cli_a,partially_shipped,paid,2025-03-14T15:00:00Z,2025-03-14T15:20:00Z,ada@example.com,Ada Lovelace,+44 20 7946 0958,Ada Lovelace,12 St James's Square,Flat 3,London,,SW1Y 4JH,GB,li_a1,prod_camera,price_camera,Camera body,1,1,EUR,499.00,0.00,0.00,499.00,false,,1Z999
-ord_w77lqeroqfjvxvvke5n3n6o2,cs_cli_a,partially_shipped,paid,2025-03-14T15:00:00Z,2025-03-14T15:20:00Z,ada@example.com,Ada Lovelace,+44 20 7946 0958,Ada Lovelace,12 St James's Square,Flat 3,London,,SW1Y 4JH,GB,li_a2,prod_strap,price_strap,"Leather strap, ""brown""",2,1,EUR,50.00,5.00,0.00,45.00,true,prod_camera,1Z999
-ord_nisjc24bsi4w7ktsqcqddktu,cs_cli_c,shipped,paid,2025-03-14T15:02:00Z,2025-03-14T15:30:00Z,grace@example.com,Grace Hopper,,,,,,,,,li_c1,prod_book,price_book,COBOL manual,1,1,USD,19.99,0.00,0.00,19.99,false,,9400 1000
+order_id,checkout_session_id,status,payment_status,created_at,updated_at,customer_email,customer_name,customer_phone,ship_to_name,ship_to_line1,ship_to_line2,ship_to_city,ship_to_state,ship_to_postal_code,ship_to_country,line_item_id,product_id,price_id,description,quantity,quantity_shipped,currency,amount_subtotal,amount_discount,amount_tax,amount_total,cross_sell,cross_sell_of,tracking_numbers,payment_intent_id,invoice_id,hold_reasons,hold_since,hold_note,cancel_reason,cancel_note,amount_refunded,dispute_id,dispute_status,dispute_reason,dispute_amount,fraud_warning_id,fraud_type,fraud_actionable
+ord_txnpjr5qnhkzvnvzf4tbfqb2,cs_cli_b,awaiting_payment,unpaid,2025-03-14T15:01:00Z,2025-03-14T15:01:00Z,mallory@example.com,"'=HYPERLINK(""http://evil.example"")",-1,,,,,,,,li_b1,prod_tea,price_tea,'@tea,3,0,JPY,3000,0,0,3000,false,,,,,,,,,,0,,,,,,,
+ord_w77lqeroqfjvxvvke5n3n6o2,cs_cli_a,partially_shipped,paid,2025-03-14T15:00:00Z,2025-03-14T15:20:00Z,ada@example.com,Ada Lovelace,+44 20 7946 0958,Ada Lovelace,12 St James's Square,Flat 3,London,,SW1Y 4JH,GB,li_a1,prod_camera,price_camera,Camera body,1,1,EUR,499.00,0.00,0.00,499.00,false,,1Z999,,,,,,,,0.00,,,,,,,
+ord_w77lqeroqfjvxvvke5n3n6o2,cs_cli_a,partially_shipped,paid,2025-03-14T15:00:00Z,2025-03-14T15:20:00Z,ada@example.com,Ada Lovelace,+44 20 7946 0958,Ada Lovelace,12 St James's Square,Flat 3,London,,SW1Y 4JH,GB,li_a2,prod_strap,price_strap,"Leather strap, ""brown""",2,1,EUR,50.00,5.00,0.00,45.00,true,prod_camera,1Z999,,,,,,,,0.00,,,,,,,
+ord_nisjc24bsi4w7ktsqcqddktu,cs_cli_c,shipped,paid,2025-03-14T15:02:00Z,2025-03-14T15:30:00Z,grace@example.com,Grace Hopper,,,,,,,,,li_c1,prod_book,price_book,COBOL manual,1,1,USD,19.99,0.00,0.00,19.99,false,,9400 1000,,,,,,,,0.00,,,,,,,
 `},
 	}
 	for _, tt := range tests {
@@ -221,5 +221,134 @@ func TestOrdersCLIErrors(t *testing.T) {
 	if err := run(context.Background(), []string{"orders", "list", "--format", "csv", "--data-dir", dir}, envFunc(nil), &stdout, &stderr); err != nil ||
 		strings.Count(stdout.String(), "\n") != 4 {
 		t.Errorf("--data-dir without environment: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+}
+
+// TestOrdersCLIMoney: list, show and export show what Stripe's money
+// events and the merchant did to orders, made through the domain's rules:
+// a held order (dispute, fraud warning, merchant with a note), a refunded
+// one (canceled), a shipped one refunded in part (still shipped), one the
+// merchant canceled with a note.
+func TestOrdersCLIMoney(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db, err := store.Open(context.Background(), filepath.Join(dir, "fulfillment.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	ctx := context.Background()
+	at := func(min int) time.Time { return time.Date(2025, 3, 14, 15, min, 0, 0, time.UTC) }
+	order := func(session string, min int) fulfillment.Order {
+		t.Helper()
+		o := fulfillment.Order{ID: fulfillment.OrderID(session), CheckoutSessionID: session, Status: fulfillment.StatusReadyToShip,
+			PaymentStatus: fulfillment.PaymentPaid, Mode: "payment", Currency: "eur", AmountSubtotal: 5000, AmountTotal: 5000,
+			PaymentIntentID: fulfillment.OptionalID("pi_" + session[3:]), Customer: fulfillment.Customer{Email: session[3:] + "@example.com"},
+			LineItems: []fulfillment.LineItem{{ID: "li_" + session, ProductID: "prod_x", Quantity: 1, Currency: "eur", AmountSubtotal: 5000, AmountTotal: 5000}},
+			CreatedAt: at(min), UpdatedAt: at(min)}
+		got, _, err := db.Record(ctx, "evt_"+session, fulfillment.EventSessionCompleted, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	money := func(o fulfillment.Order, event string, min int, facts func(*fulfillment.Order)) {
+		t.Helper()
+		facts(&o)
+		o.UpdatedAt = at(min)
+		if _, _, err := db.Record(ctx, "evt_"+event+"_"+o.CheckoutSessionID, event, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	change := func(id string, f func(fulfillment.Order) (fulfillment.Order, bool, error)) {
+		t.Helper()
+		if _, err := db.ChangeOrder(ctx, id, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := order("cs_m_held", 0)
+	money(held, fulfillment.EventDisputeCreated, 10, func(o *fulfillment.Order) {
+		o.Dispute = &fulfillment.Dispute{ID: "dp_1", Status: "needs_response", Reason: "fraudulent", Amount: 5000, Created: at(10)}
+	})
+	money(held, fulfillment.EventEarlyFraudWarningCreated, 11, func(o *fulfillment.Order) {
+		o.FraudWarning = &fulfillment.FraudWarning{ID: "issfr_1", FraudType: "made_with_stolen_card", Actionable: true, Created: at(11)}
+	})
+	change("cs_m_held", func(o fulfillment.Order) (fulfillment.Order, bool, error) {
+		return o.HoldByMerchant("call the buyer", "alice", at(12))
+	})
+	refunded := order("cs_m_refunded", 1)
+	money(refunded, fulfillment.EventChargeRefunded, 13, func(o *fulfillment.Order) { o.AmountRefunded, o.Refunded = 5000, true })
+	order("cs_m_shipped", 2)
+	change("cs_m_shipped", func(o fulfillment.Order) (fulfillment.Order, bool, error) {
+		next, _, created, err := o.Ship(fulfillment.ShipmentRequest{Carrier: "DHL", TrackingNumber: "JD1"}, "wms", at(14))
+		return next, created, err
+	})
+	shipped, err := db.Order(ctx, "cs_m_shipped")
+	if err != nil {
+		t.Fatal(err)
+	}
+	money(shipped, fulfillment.EventChargeRefunded, 15, func(o *fulfillment.Order) { o.AmountRefunded = 1250 })
+	order("cs_m_canceled", 3)
+	change("cs_m_canceled", func(o fulfillment.Order) (fulfillment.Order, bool, error) {
+		return o.CancelByMerchant("out of stock", "alice", at(16))
+	})
+
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"orders", "list"}, `
+ORDER                         CHECKOUT SESSION  STATUS    REASON                          PAYMENT  UNITS  SHIPPED  TOTAL      REFUNDED   RISK                                                 CUSTOMER                UPDATED (UTC)
+ord_hjq2sf6a63hquiwmhc675ce3  cs_m_held         on_hold   dispute,fraud_warning,merchant  paid     1      0        EUR 50.00  —          dispute needs_response, fraud made_with_stolen_card  m_held@example.com      2025-03-14 15:12:00
+ord_p7le6d3zzcbsolfakgay3ode  cs_m_refunded     canceled  refunded                        paid     1      0        EUR 50.00  EUR 50.00  —                                                    m_refunded@example.com  2025-03-14 15:13:00
+ord_mc666547fynsb65awqqtxffo  cs_m_shipped      shipped   —                               paid     1      1        EUR 50.00  EUR 12.50  —                                                    m_shipped@example.com   2025-03-14 15:15:00
+ord_h7o2swl5nsq7js4lrsntd5nt  cs_m_canceled     canceled  merchant                        paid     1      0        EUR 50.00  —          —                                                    m_canceled@example.com  2025-03-14 15:16:00
+4 orders
+`},
+		{[]string{"orders", "show", "cs_m_held"}, `
+On hold           dispute,fraud_warning,merchant since 2025-03-14T15:10:00Z (held from ready_to_ship): call the buyer
+`},
+		{[]string{"orders", "show", "cs_m_held"}, `
+Dispute           dp_1 needs_response (fraudulent), EUR 50.00
+Fraud warning     issfr_1 made_with_stolen_card (actionable)
+`},
+		{[]string{"orders", "show", "cs_m_refunded"}, `
+Canceled          refunded
+Total             EUR 50.00
+Refunded          EUR 50.00
+Payment           pi_m_refunded
+`},
+		{[]string{"orders", "show", "cs_m_canceled"}, `
+Canceled          merchant: out of stock
+`},
+		{[]string{"orders", "list", "--status", "on_hold", "--format", "csv"}, `
+,2025-03-14T15:12:00Z,"dispute,fraud_warning,merchant",,0.00,needs_response,made_with_stolen_card
+`},
+		{[]string{"orders", "list", "--status", "shipped", "--format", "csv"}, `
+,2025-03-14T15:15:00Z,,,12.50,,
+`},
+		{[]string{"orders", "list", "--status", "canceled", "--format", "csv"}, `
+,refunded,50.00,,
+`},
+		{[]string{"orders", "export", "--format", "csv", "--status", "on_hold"}, `
+,pi_m_held,,"dispute,fraud_warning,merchant",2025-03-14T15:10:00Z,call the buyer,,,0.00,dp_1,needs_response,fraudulent,50.00,issfr_1,made_with_stolen_card,true
+`},
+		{[]string{"orders", "export", "--format", "csv", "--status", "canceled"}, `
+,pi_m_canceled,,,,,merchant,out of stock,0.00,,,,,,,
+`},
+	} {
+		out, err := runCLI(t, dir, tt.args...)
+		if err != nil {
+			t.Errorf("%s: %v", strings.Join(tt.args, " "), err)
+			continue
+		}
+		if want := strings.TrimPrefix(tt.want, "\n"); !strings.Contains(out, want) {
+			t.Errorf("%s: output lacks\n%s\ngot:\n%s", strings.Join(tt.args, " "), want, out)
+		}
+	}
+	out, err := runCLI(t, dir, "orders", "export", "--format", "ndjson", "--status", "on_hold")
+	var o fulfillment.Order
+	if err != nil || json.Unmarshal([]byte(out), &o) != nil || o.Hold == nil || o.Dispute == nil || o.FraudWarning == nil {
+		t.Errorf("export --format ndjson --status on_hold: %v\n%s", err, out)
 	}
 }

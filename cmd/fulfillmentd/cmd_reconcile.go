@@ -17,8 +17,10 @@ Lists the Checkout Sessions completed on Stripe since --since, and the checkout 
 of the same period (Stripe keeps events 30 days), and queues for replay every event that a
 missing or lagging order needs (an order awaiting payment whose session is paid, or whose
 async payment failed). A session without any event gets a checkout.session.completed built
-from the session itself, id reconcile:<session id>:<payment_status>. Safe to run again: what
-it queued is left alone for 12 h, and processing records each event once.
+from the session itself, id reconcile:<session id>:<payment_status>. Then it lists the refund,
+dispute and early fraud warning events of the same period and queues those of known orders
+that were never processed. Safe to run again: what it queued is left alone for 12 h, and
+processing records each event once.
 
 Needs STRIPE_SECRET_KEY; uses FULFILLMENT_DATA_DIR, STRIPE_API_BASE, STRIPE_MAX_RPS (this
 process has its own limiter: lower it while serve runs).
@@ -94,8 +96,8 @@ func reconcile(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return explainStripeKey(err)
 	}
-	fmt.Fprintf(stdout, "summary: checked %d, missing %d, lagging %d, %s %d (%d built from the session), in flight %d, dead letters %d\n",
-		sum.Checked, sum.Missing, sum.Lagging, verb, sum.Enqueued, sum.Synthesized, sum.InFlight, sum.DeadLettered)
+	fmt.Fprintf(stdout, "summary: checked %d, missing %d, lagging %d, %s %d (%d built from the session), in flight %d, dead letters %d; money events listed %d, missed %d\n",
+		sum.Checked, sum.Missing, sum.Lagging, verb, sum.Enqueued, sum.Synthesized, sum.InFlight, sum.DeadLettered, sum.MoneyEvents, sum.Missed)
 	if sum.Enqueued > 0 && !*dryRun {
 		fmt.Fprintln(stdout, replayNote)
 	}

@@ -31,11 +31,13 @@ type config struct {
 	StripeAPIBase    string
 	NATSURL          string
 	NATSAuth         broker.Auth // credentials and TLS for NATS_URL
+	NATSListen       string      // the embedded broker also listens there ("": no port)
+	NATSConfig       string      // nats-server configuration file of the embedded broker
 	DataDir          string
 	Addr             string
 	AdminAddr        string // "": /healthz, /readyz, /metrics on Addr
 	APITokens        []apiToken
-	AdminTokens      []apiToken // the operator console's sign-in tokens
+	AdminTokens      []apiToken // the merchant's: every /v1 endpoint, the merchant API too
 	Workers          int
 	StripeMaxRPS     float64
 	CrossSellsFile   string
@@ -52,7 +54,8 @@ type config struct {
 	LogLevel         string
 }
 
-// apiToken is one bearer token for /v1, named after the warehouse using it.
+// apiToken is one bearer token for /v1, named after the warehouse or the
+// admin using it.
 type apiToken = httpapi.Token
 
 // setting is one configuration entry: its environment variable, its flag, and
@@ -131,9 +134,15 @@ func settings() []setting {
 				return nil
 			}},
 		{env: "FULFILLMENT_API_TOKEN", flag: "api-token", secret: true, usage: "bearer token(s) for /v1, comma-separated, each name:token (split at the first colon; the name is recorded as acknowledgement.by) or a bare token (named default); unset: /v1 refuses every request",
-			parse: func(c *config, v string) (err error) { c.APITokens, err = parseTokens(v); return err }},
-		{env: "FULFILLMENT_ADMIN_TOKEN", flag: "admin-token", secret: true, usage: "admin token(s) for the operator console /console/, comma-separated like FULFILLMENT_API_TOKEN (the name is recorded as who acted); warehouse tokens cannot sign in; unset: no console (404)",
-			parse: func(c *config, v string) (err error) { c.AdminTokens, err = parseTokens(v); return err }},
+			parse: func(c *config, v string) (err error) { c.APITokens, err = parseTokens(v, "default"); return err }},
+		{env: "FULFILLMENT_ADMIN_TOKEN", flag: "admin-token", secret: true, usage: "the merchant's bearer token(s) for /v1, comma-separated like FULFILLMENT_API_TOKEN (a bare token is named admin): every /v1 endpoint, and the merchant API (hold, release, cancel, success-page fulfil), which refuses warehouse tokens, and sign-in to the operator console /console/; unset: no merchant API and no console (404)",
+			parse: func(c *config, v string) (err error) {
+				c.AdminTokens, err = parseTokens(v, "admin")
+				for i := range c.AdminTokens {
+					c.AdminTokens[i].Admin = true
+				}
+				return err
+			}},
 		{env: "FULFILLMENT_WORKERS", flag: "workers", def: "8", usage: "worker concurrency",
 			parse: func(c *config, v string) error {
 				n, err := strconv.Atoi(v)
@@ -187,6 +196,16 @@ func settings() []setting {
 				c.NATSSyncInterval = d
 				return nil
 			}},
+		{env: "FULFILLMENT_NATS_LISTEN", flag: "nats-listen", usage: "embedded broker: also listen for NATS clients (push-feed readers) on host:port, such as 127.0.0.1:4222; not loopback only with users in FULFILLMENT_NATS_CONFIG; unset: no port",
+			parse: func(c *config, v string) error {
+				if err := broker.CheckListen(v); err != nil {
+					return err
+				}
+				c.NATSListen = v
+				return nil
+			}},
+		{env: "FULFILLMENT_NATS_CONFIG", flag: "nats-config", usage: "embedded broker: nats-server configuration file whose authorization, accounts, tls and listen blocks apply",
+			parse: func(c *config, v string) error { c.NATSConfig = v; return nil }}, // checked with FULFILLMENT_NATS_LISTEN: natsProblems
 		{env: "FULFILLMENT_NATS_REPLICAS", flag: "nats-replicas", def: "1", usage: "replicas of the event stream: 1, or 3 (or 5) on an external NATS cluster",
 			parse: func(c *config, v string) error {
 				n, err := strconv.Atoi(v)
@@ -331,6 +350,7 @@ func parseSettings(fs *flag.FlagSet, all []setting, args []string, e env) (confi
 		}
 	}
 	problems = append(problems, cfg.natsProblems()...)
+	problems = append(problems, cfg.tokenProblems()...)
 	if len(problems) > 0 {
 		return config{}, fmt.Errorf("invalid configuration:\n  %w", joinLines(problems))
 	}
@@ -374,8 +394,8 @@ func joinLines(errs []error) error {
 
 // parseTokens reads "tok1,wh2:tok2": each entry is split at its first colon
 // into a name and a token (the token may hold colons); a bare token is
-// named "default". Errors never quote a token.
-func parseTokens(v string) ([]apiToken, error) {
+// named bare. Errors never quote a token.
+func parseTokens(v, bare string) ([]apiToken, error) {
 	var out []apiToken
 	seen := make(map[string]bool)
 	entries := strings.Split(v, ",")
@@ -385,7 +405,7 @@ func parseTokens(v string) ([]apiToken, error) {
 		if entry == "" {
 			return nil, fmt.Errorf("%s is empty", which)
 		}
-		t := apiToken{Name: "default", Token: entry}
+		t := apiToken{Name: bare, Token: entry}
 		if name, tok, ok := strings.Cut(entry, ":"); ok {
 			t = apiToken{Name: strings.TrimSpace(name), Token: strings.TrimSpace(tok)}
 		}
@@ -406,6 +426,24 @@ func parseTokens(v string) ([]apiToken, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// tokenProblems checks the warehouse tokens against the admin tokens: a
+// token is one or the other, and a name says who acted (acknowledgement.by,
+// created_by), so no name is both.
+func (c config) tokenProblems() []error {
+	var out []error
+	for _, a := range c.AdminTokens {
+		for _, w := range c.APITokens {
+			switch {
+			case a.Token == w.Token:
+				out = append(out, fmt.Errorf("FULFILLMENT_ADMIN_TOKEN (%s) and FULFILLMENT_API_TOKEN (%s) hold the same token: give an admin its own", a.Name, w.Name))
+			case a.Name == w.Name:
+				out = append(out, fmt.Errorf("token name %q is both an admin's (FULFILLMENT_ADMIN_TOKEN) and a warehouse's (FULFILLMENT_API_TOKEN): names say who acted, use another", a.Name))
+			}
+		}
+	}
+	return out
 }
 
 func (c config) dbPath() string  { return filepath.Join(c.DataDir, "fulfillment.db") }
@@ -479,6 +517,15 @@ func (c config) natsProblems() []error {
 	if c.NATSURL == "" && (a != broker.Auth{}) {
 		out = append(out, errors.New("NATS_CREDS, NATS_NKEY, NATS_CA, NATS_CERT and NATS_KEY apply to NATS_URL, which is not set (the embedded broker needs none)"))
 	}
+	switch {
+	case c.NATSURL != "" && (c.NATSListen != "" || c.NATSConfig != ""):
+		out = append(out, errors.New("FULFILLMENT_NATS_LISTEN and FULFILLMENT_NATS_CONFIG configure the embedded broker, which NATS_URL replaces: "+
+			"with NATS_URL, warehouses read the push feed from that NATS"))
+	case c.NATSListen != "" || c.NATSConfig != "":
+		if err := broker.CheckEmbeddedListen(c.NATSListen, c.NATSConfig); err != nil {
+			out = append(out, fmt.Errorf("FULFILLMENT_NATS_LISTEN, FULFILLMENT_NATS_CONFIG: %w", err))
+		}
+	}
 	return out
 }
 
@@ -505,12 +552,13 @@ func parseRole(c *config, v string) error {
 // works reports whether the role runs the workers and owns the database.
 func (c config) works() bool { return c.Role != roleReceiver }
 
-// checkRole refuses a split role with the embedded broker: no other process
-// can reach it (it listens on no port), so a receiver's events would never
-// reach a worker.
+// checkRole refuses a split role with the embedded broker: it serves its
+// own process (FULFILLMENT_NATS_LISTEN opens it to push-feed readers, not
+// to other fulfillmentd roles), so a receiver's events would never reach a
+// worker.
 func (c config) checkRole() error {
 	if c.Role != roleAll && c.Role != "" && c.NATSURL == "" {
-		return fmt.Errorf("--role %s needs an external NATS (NATS_URL): the embedded broker serves its own process only; "+
+		return fmt.Errorf("--role %s needs an external NATS (NATS_URL): the embedded broker serves its own process only (FULFILLMENT_NATS_LISTEN is for push-feed readers); "+
 			"run receivers and one worker against a NATS server or cluster, or --role all", c.Role)
 	}
 	return nil

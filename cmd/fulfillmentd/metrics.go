@@ -242,11 +242,12 @@ func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 }
 
 // newUnauthorized is fulfillmentd_api_unauthorized_total{reason}: /v1
-// requests refused for their bearer token (missing_token, unknown_token).
+// requests refused for their bearer token (missing_token, unknown_token;
+// forbidden: a warehouse token on the merchant API).
 // Bad webhook signatures are fulfillmentd_webhooks_total{outcome="bad_signature"}.
 func newUnauthorized(reg *prometheus.Registry) *prometheus.CounterVec {
 	c := counters("fulfillmentd_api_unauthorized_total",
-		"Warehouse API requests refused for their bearer token, by reason: missing_token, unknown_token.", "reason")
+		"/v1 requests refused for their bearer token, by reason: missing_token, unknown_token, forbidden (a warehouse token on the merchant API).", "reason")
 	reg.MustRegister(c)
 	return c
 }

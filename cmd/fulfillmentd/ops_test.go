@@ -306,6 +306,56 @@ func TestReconcile(t *testing.T) {
 	}
 }
 
+// TestReconcileMoneyEvents: a refund whose event never reached
+// fulfillmentd, of an order it knows, is found by reconcile through the
+// emulator, the stripe-go client and the SQLite file; a refund of a charge
+// no Checkout Session made is listed and left alone.
+func TestReconcileMoneyEvents(t *testing.T) {
+	t.Parallel()
+	emu, stripeSrv := newEmulator(t)
+	env := serviceEnv(t, stripeSrv.URL)
+	svc := startService(t, env)
+	svc.token = e2eToken
+	for _, id := range []string{"cs_test_recm_a", "cs_test_recm_b"} {
+		if err := emu.GenerateSession(id, 2, true); err != nil {
+			t.Fatal(err)
+		}
+		body, err := emu.Event("evt_"+id, fulfillment.EventSessionCompleted, id, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.send(t, body)
+		waitOrder(t, svc, id, fulfillment.StatusReadyToShip)
+	}
+	ch, err := emu.Refund("cs_test_recm_a", 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := emu.ObjectEvent("evt_recm_refund", fulfillment.EventChargeRefunded, ch, time.Now()); err != nil {
+		t.Fatal(err) // never delivered
+	}
+	other, err := emu.AddCharge("pi_recm_elsewhere", 1200)
+	if err == nil {
+		_, err = emu.Refund(other, 0)
+	}
+	if err == nil {
+		_, err = emu.ObjectEvent("evt_recm_elsewhere", fulfillment.EventChargeRefunded, other, time.Now())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCommand(t, env, []string{"reconcile", "--dry-run"},
+		"cs_test_recm_a: missed charge.refunded ("+ch+") → would queue evt_recm_refund",
+		"summary: checked 2, missing 0, lagging 0, would queue 1 (0 built from the session), in flight 0, dead letters 0; money events listed 2, missed 1")
+	mustCommand(t, env, []string{"reconcile"}, "summary: checked 2, missing 0, lagging 0, queued 1 (0 built from the session)")
+	// The running serve replays the refund it missed: the order is held.
+	o := waitOrder(t, svc, "cs_test_recm_a", fulfillment.StatusOnHold)
+	if o.AmountRefunded != 500 || !o.Hold.Has(fulfillment.HoldRefundPartial) {
+		t.Fatalf("after the replayed refund: refunded %d, hold %+v", o.AmountRefunded, o.Hold)
+	}
+	mustCommand(t, env, []string{"reconcile"}, "summary: checked 2, missing 0, lagging 0, queued 0 (0 built from the session)")
+}
+
 // TestServeReconcileEvery: with --reconcile-every, serve finds a completed
 // session whose event never reached it, on its own.
 func TestServeReconcileEvery(t *testing.T) {

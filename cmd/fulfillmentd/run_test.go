@@ -430,7 +430,10 @@ func TestDemo(t *testing.T) {
 	}
 	out := stdout.String()
 	for _, want := range []string{"duplicate", "→ 400", "★", "cs_test_crosssell", "cs_test_bulk", "ready_to_ship", "curl -s -H 'Authorization: Bearer",
-		"cross-sells report", "prod_camera → prod_lens_cloth", "66.7%"} {
+		"cross-sells report", "prod_camera → prod_lens_cloth", "66.7%",
+		// Money after checkout (issue 12): refunded → canceled, disputed → on hold, the merchant's release.
+		"cs_test_digital      canceled  refunded        USD 20.52", "cs_test_camera_only  on_hold   dispute", "dispute needs_response",
+		"is on_hold", "→ 403", "merchant  → 200 status ready_to_ship", "USD 9.00 (1 order)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,7 +80,7 @@ func TestSecretFiles(t *testing.T) {
 
 func TestParseTokens(t *testing.T) {
 	t.Parallel()
-	got, err := parseTokens("wms:a:b:c-0123456789abcdef, shipbob:0123456789abcdef0, 0123456789abcdefgh")
+	got, err := parseTokens("wms:a:b:c-0123456789abcdef, shipbob:0123456789abcdef0, 0123456789abcdefgh", "default")
 	want := []apiToken{{Name: "wms", Token: "a:b:c-0123456789abcdef"}, {Name: "shipbob", Token: "0123456789abcdef0"}, {Name: "default", Token: "0123456789abcdefgh"}}
 	if err != nil || !slices.Equal(got, want) {
 		t.Errorf("parseTokens: %+v, %v; want %+v", got, err, want)
@@ -92,7 +93,7 @@ func TestParseTokens(t *testing.T) {
 		{"w\x1b[31m:0123456789abcdef", "control characters"},
 		{"wms:0123456789abcdef,wms:0123456789abcdefX", `"wms" used twice`},
 	} {
-		_, err := parseTokens(tt.in)
+		_, err := parseTokens(tt.in, "default")
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("parseTokens(%q): %v, want an error mentioning %q", tt.in, err, tt.want)
 		}
@@ -122,6 +123,52 @@ func TestSafeRow(t *testing.T) {
 	} {
 		if got := safeRow(tt.in)[0]; got != tt.want {
 			t.Errorf("safeRow(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestAdminTokens: FULFILLMENT_ADMIN_TOKEN (--admin-token, _FILE) reads
+// like FULFILLMENT_API_TOKEN, its tokens marked admin; a token or a name
+// that is both an admin's and a warehouse's is refused at start-up, naming
+// the names and never the tokens.
+func TestAdminTokens(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x", "FULFILLMENT_API_TOKEN": "wms:wms-token-0123456789"}
+	with := func(k, v string) map[string]string {
+		m := maps.Clone(base)
+		m[k] = v
+		return m
+	}
+	file := filepath.Join(t.TempDir(), "admin")
+	if err := os.WriteFile(file, []byte("ops:ops-token-0123456789,0123456789abcdefgh\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := []apiToken{{Name: "ops", Token: "ops-token-0123456789", Admin: true}, {Name: "admin", Token: "0123456789abcdefgh", Admin: true}}
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"env", with("FULFILLMENT_ADMIN_TOKEN", "ops:ops-token-0123456789, 0123456789abcdefgh"), nil},
+		{"file", with("FULFILLMENT_ADMIN_TOKEN_FILE", file), nil},
+		{"flag", base, []string{"--admin-token", "ops:ops-token-0123456789,0123456789abcdefgh"}},
+	} {
+		cfg, err := loadConfig("serve", tt.args, envFunc(tt.env), io.Discard)
+		if err != nil || !slices.Equal(cfg.AdminTokens, want) || len(cfg.APITokens) != 1 || cfg.APITokens[0].Admin {
+			t.Errorf("%s: admin %+v, warehouse %+v, %v; want admin %+v", tt.name, cfg.AdminTokens, cfg.APITokens, err, want)
+		}
+	}
+	for _, tt := range []struct{ name, admin, want string }{
+		{"same token", "ops:wms-token-0123456789", "FULFILLMENT_ADMIN_TOKEN (ops) and FULFILLMENT_API_TOKEN (wms) hold the same token"},
+		{"same name", "wms:ops-token-0123456789", `token name "wms" is both an admin's`},
+		{"short", "ops:short", "FULFILLMENT_ADMIN_TOKEN: entry 1 of 1 (ops): the token is shorter than 16 characters"},
+	} {
+		_, err := loadConfig("serve", nil, envFunc(with("FULFILLMENT_ADMIN_TOKEN", tt.admin)), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want an error mentioning %q", tt.name, err, tt.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "token-0123456789") {
+			t.Errorf("%s: the error shows a token: %v", tt.name, err)
 		}
 	}
 }

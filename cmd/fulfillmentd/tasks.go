@@ -126,7 +126,8 @@ func reconcileEvery(r *fulfillment.Reconciler, every, window time.Duration, wake
 			}
 			log.Info("periodic reconcile", "since", sum.Since, "events", sum.Events, "checked", sum.Checked,
 				"missing", sum.Missing, "lagging", sum.Lagging, "enqueued", sum.Enqueued, "synthesized", sum.Synthesized,
-				"in_flight", sum.InFlight, "dead_lettered", sum.DeadLettered, "duration_ms", time.Since(start).Milliseconds())
+				"in_flight", sum.InFlight, "dead_lettered", sum.DeadLettered, "money_events", sum.MoneyEvents, "missed", sum.Missed,
+				"duration_ms", time.Since(start).Milliseconds())
 			if sum.Enqueued > 0 {
 				select {
 				case wake <- struct{}{}:

@@ -8,20 +8,33 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+)
+
+// access is who may call a /v1 route.
+type access uint8
+
+const (
+	anyToken   access = iota // a warehouse's token or an admin's
+	adminToken               // an admin's only: the merchant API
 )
 
 // requireToken guards /v1 with bearer tokens compared in constant time, and
 // puts the name of the token used in the request's context (tokenName).
-// With no token configured it refuses every request. Tokens are never logged.
-// refused (may be nil) learns each refusal's reason, missing_token or
-// unknown_token; the log has at most a few unknown-token lines a minute.
-func requireToken(log *slog.Logger, tokens []Token, refused func(reason string)) func(http.Handler) http.Handler {
+// The guard it returns lets a request through when its token may call the
+// route (need): any token for anyToken routes, an admin token for
+// adminToken routes (a warehouse token gets 403). With no token configured
+// it refuses every request. Tokens are never logged. refused (may be nil)
+// learns each refusal's reason, missing_token, unknown_token or forbidden;
+// the log has at most a few unknown-token lines a minute.
+func requireToken(log *slog.Logger, tokens []Token, refused func(reason string)) func(need access, next http.Handler) http.Handler {
 	unknown := newLogSampler(log, time.Now)
 	if refused == nil {
 		refused = func(string) {}
 	}
-	match := MatchToken(tokens)
-	return func(next http.Handler) http.Handler {
+	match := matchToken(tokens)
+	return func(need access, next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || raw == "" {
@@ -30,12 +43,19 @@ func requireToken(log *slog.Logger, tokens []Token, refused func(reason string))
 				writeProblem(w, http.StatusUnauthorized, "missing bearer token")
 				return
 			}
-			name, _ := match(raw)
-			if name == "" {
+			t, _ := match(raw)
+			name, admin := t.Name, t.Admin
+			switch {
+			case name == "":
 				refused("unknown_token")
 				unknown.Warn("api request with unknown token", "path", r.URL.Path, "remote", r.RemoteAddr)
 				w.Header().Set("WWW-Authenticate", `Bearer realm="fulfillmentd", error="invalid_token"`)
 				writeProblem(w, http.StatusUnauthorized, "unknown bearer token")
+				return
+			case need == adminToken && !admin:
+				refused("forbidden")
+				writeError(w, r, log, fulfillment.Errorf(fulfillment.CodeForbidden,
+					"%s %s takes an admin token (FULFILLMENT_ADMIN_TOKEN); %s is a warehouse token", r.Method, r.URL.Path, name))
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenNameKey{}, name)))
@@ -53,28 +73,38 @@ func tokenName(ctx context.Context) string {
 }
 
 // MatchToken returns the name of the token among tokens that raw is, and
-// whether one is, comparing in constant time (hashes first, so every
-// comparison has the same length, and every token is compared).
+// whether one is (matchToken): the console's sign-in.
 func MatchToken(tokens []Token) func(raw string) (name string, ok bool) {
+	match := matchToken(tokens)
+	return func(raw string) (string, bool) {
+		t, ok := match(raw)
+		return t.Name, ok
+	}
+}
+
+// matchToken returns the token among tokens that raw is, comparing in
+// constant time: hashes first, so every comparison has the same length,
+// and every token is compared.
+func matchToken(tokens []Token) func(raw string) (Token, bool) {
 	type digest struct {
-		name string
-		sum  [sha256.Size]byte
+		token Token
+		sum   [sha256.Size]byte
 	}
 	digests := make([]digest, len(tokens))
 	for i, t := range tokens {
-		digests[i] = digest{t.Name, sha256.Sum256([]byte(t.Token))}
+		digests[i] = digest{t, sha256.Sum256([]byte(t.Token))}
 	}
-	return func(raw string) (string, bool) {
+	return func(raw string) (Token, bool) {
 		if raw == "" {
-			return "", false
+			return Token{}, false
 		}
 		sum := sha256.Sum256([]byte(raw))
-		name := ""
+		var found Token
 		for _, d := range digests {
 			if subtle.ConstantTimeCompare(sum[:], d.sum[:]) == 1 {
-				name = d.name
+				found = d.token
 			}
 		}
-		return name, name != ""
+		return found, found.Name != ""
 	}
 }

@@ -303,7 +303,7 @@ func (c *console) render(w http.ResponseWriter, r *http.Request, status int, nam
 // fail answers err as an error page: a refusal with its status and
 // sentence, an unknown order or dead letter 404, anything else 503.
 func (c *console) fail(w http.ResponseWriter, r *http.Request, ss session, err error) {
-	status, detail, ok := refusal(err)
+	status, detail, ok := refusalOf(err)
 	switch {
 	case ok:
 	case errors.Is(err, fulfillment.ErrNotFound):

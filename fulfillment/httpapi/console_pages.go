@@ -154,6 +154,7 @@ type action struct {
 	Name  string // hold, release, cancel
 	Label string
 	Note  bool // takes a note
+	act   merchantAction
 }
 
 type orderData struct {
@@ -165,27 +166,17 @@ type orderData struct {
 	Action    *action // the confirmation page's
 }
 
-// merchantActions are the actions of the console, each the domain's
-// transition with the admin's name.
+// merchantActions are the actions of the console: the merchant API's
+// (merchant.go), with the admin's name.
 var merchantActions = []action{
-	{Name: "hold", Label: "Hold", Note: true},
-	{Name: "release", Label: "Release the hold"},
-	{Name: "cancel", Label: "Cancel the order", Note: true},
+	{Name: "hold", Label: "Hold", Note: true, act: holdByMerchant},
+	{Name: "release", Label: "Release the hold", act: releaseByMerchant},
+	{Name: "cancel", Label: "Cancel the order", Note: true, act: cancelByMerchant},
 }
 
-// transition is action a's domain transition.
-func transition(a, note, by string, at time.Time) func(fulfillment.Order) (fulfillment.Order, bool, error) {
-	return func(o fulfillment.Order) (fulfillment.Order, bool, error) {
-		switch a {
-		case "hold":
-			return o.HoldByMerchant(note, by, at)
-		case "release":
-			return o.ReleaseByMerchant(by, at)
-		case "cancel":
-			return o.CancelByMerchant(note, by, at)
-		}
-		return o, false, fulfillment.Errorf(fulfillment.CodeBadRequest, "no such action %q", a)
-	}
+// transition is a's domain transition with note, by the admin by at at.
+func (a action) transition(note, by string, at time.Time) func(fulfillment.Order) (fulfillment.Order, bool, error) {
+	return func(o fulfillment.Order) (fulfillment.Order, bool, error) { return a.act(o, note, by, at) }
 }
 
 func findAction(name string) (action, bool) {
@@ -220,7 +211,7 @@ func (c *console) orderData(r *http.Request, ss session) (orderData, error) {
 	// An action is offered when the domain's rule would take it: the
 	// console decides nothing itself.
 	for _, a := range merchantActions {
-		if next, changed, err := transition(a.Name, "", ss.Admin, c.Now())(o); err == nil && (changed || a.Name == "hold" && next.Hold.Has(fulfillment.HoldMerchant)) {
+		if next, changed, err := a.transition("", ss.Admin, c.Now())(o); err == nil && (changed || a.Name == "hold" && next.Hold.Has(fulfillment.HoldMerchant)) {
 			d.Actions = append(d.Actions, a)
 		}
 	}
@@ -264,7 +255,7 @@ func (c *console) orderAction() http.Handler {
 			return "", "", fulfillment.ErrNotFound
 		}
 		id := r.PathValue("id")
-		o, err := c.Orders.ChangeOrder(r.Context(), id, transition(a.Name, r.PostFormValue("note"), ss.Admin, c.Now()))
+		o, err := c.Orders.ChangeOrder(r.Context(), id, a.transition(r.PostFormValue("note"), ss.Admin, c.Now()))
 		if err != nil {
 			return "", "", err
 		}

@@ -20,7 +20,7 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/store"
 )
 
-const adminToken = "admin-token-0123456789abcdef"
+const consoleAdminToken = "admin-token-0123456789abcdef"
 
 // consoleEnv is the console over a real SQLite file, served by httptest,
 // with a clock the test moves.
@@ -60,7 +60,7 @@ func newConsoleEnv(t *testing.T) *consoleEnv {
 		Log: slog.New(slog.DiscardHandler),
 		API: &API{Orders: db, Tokens: []Token{{Name: "wms", Token: whToken}}},
 		Console: &Console{
-			Admins:      MatchToken([]Token{{Name: "alice", Token: adminToken}}),
+			Admins:      MatchToken([]Token{{Name: "alice", Token: consoleAdminToken}}),
 			Key:         []byte("console-test-key-0123456789abcdef"),
 			Now:         e.clock,
 			Orders:      db,
@@ -210,8 +210,8 @@ func TestConsoleSignIn(t *testing.T) {
 	}{
 		{"warehouse token", whToken, nil, http.StatusUnauthorized},
 		{"unknown token", "nope", nil, http.StatusUnauthorized},
-		{"no CSRF token", adminToken, url.Values{"csrf": {""}}, http.StatusForbidden},
-		{"bad CSRF token", adminToken, url.Values{"csrf": {"forged"}}, http.StatusForbidden},
+		{"no CSRF token", consoleAdminToken, url.Values{"csrf": {""}}, http.StatusForbidden},
+		{"bad CSRF token", consoleAdminToken, url.Values{"csrf": {"forged"}}, http.StatusForbidden},
 	} {
 		f := url.Values{"token": {tc.token}}
 		for k, v := range tc.form {
@@ -225,7 +225,7 @@ func TestConsoleSignIn(t *testing.T) {
 		t.Fatalf("refused sign-ins made a session: %d", p.status)
 	}
 
-	p = b.do(http.MethodPost, "/console/sign-in", url.Values{"csrf": {b.csrf}, "token": {adminToken}, "next": {"https://evil.example/"}},
+	p = b.do(http.MethodPost, "/console/sign-in", url.Values{"csrf": {b.csrf}, "token": {consoleAdminToken}, "next": {"https://evil.example/"}},
 		map[string]string{"X-Forwarded-Proto": "https"})
 	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/console/" {
 		t.Fatalf("sign in: %d %s", p.status, p.header.Get("Location"))
@@ -239,7 +239,7 @@ func TestConsoleSignIn(t *testing.T) {
 	// Over plain HTTP without the proxy's header the cookie is not Secure
 	// (the jar would not send it back otherwise).
 	b2 := e.browser(t)
-	p = b2.signIn(adminToken)
+	p = b2.signIn(consoleAdminToken)
 	if ck := p.header.Get("Set-Cookie"); p.status != http.StatusSeeOther || strings.Contains(ck, "Secure") {
 		t.Fatalf("plain HTTP sign in: %d %q", p.status, ck)
 	}
@@ -262,7 +262,7 @@ func TestConsoleSignIn(t *testing.T) {
 	}
 
 	b3 := e.browser(t)
-	b3.signIn(adminToken)
+	b3.signIn(consoleAdminToken)
 	b3.get("/console/")
 	if p := b3.post("/console/sign-out", url.Values{"csrf": {"forged"}}); p.status != http.StatusForbidden {
 		t.Errorf("sign out with a bad CSRF token: %d", p.status)
@@ -311,7 +311,7 @@ func TestConsolePages(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := e.browser(t)
-	b.signIn(adminToken)
+	b.signIn(consoleAdminToken)
 
 	for _, tc := range []struct {
 		path   string
@@ -382,7 +382,7 @@ func TestConsoleActions(t *testing.T) {
 		}
 	}
 	b := e.browser(t)
-	b.signIn(adminToken)
+	b.signIn(consoleAdminToken)
 	b.get("/console/orders/" + o.ID)
 	hold := "/console/orders/" + o.ID + "/hold"
 

@@ -57,13 +57,20 @@ var statusOf = [...]struct {
 	status int
 }{
 	{fulfillment.CodeBadRequest, http.StatusBadRequest},
+	{fulfillment.CodeForbidden, http.StatusForbidden},
 	{fulfillment.CodeTooLarge, http.StatusRequestEntityTooLarge},
 	{fulfillment.CodeConflict, http.StatusConflict},
 	{fulfillment.CodeInvalid, http.StatusUnprocessableEntity},
 }
 
-// refusal is the status and sentence of err if it is a refusal (statusOf).
-func refusal(err error) (status int, detail string, ok bool) {
+// refusal reports whether err has a code statusOf answers.
+func refusal(err error) bool {
+	_, _, ok := refusalOf(err)
+	return ok
+}
+
+// refusalOf is the status and sentence of err if it is a refusal (statusOf).
+func refusalOf(err error) (status int, detail string, ok bool) {
 	for _, p := range statusOf {
 		if e := fulfillment.Find(err, p.code); e != nil {
 			return p.status, e.Detail, true
@@ -75,16 +82,20 @@ func refusal(err error) (status int, detail string, ok bool) {
 // writeError answers err as a problem (the webhook sends only refusals
 // here, the /v1 handlers everything): a refusal with its
 // status and sentence (statusOf); ErrNotFound is about the {id} of the
-// path; anything else, CodePermanent included, is the server's trouble
+// path unless it carries its own sentence; anything else, CodePermanent included, is the server's trouble
 // (503, logged).
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	if status, detail, ok := refusal(err); ok {
+	if status, detail, ok := refusalOf(err); ok {
 		writeProblem(w, status, detail)
 		return
 	}
 	switch {
 	case errors.Is(err, fulfillment.ErrNotFound):
-		writeProblem(w, http.StatusNotFound, "no order with id or checkout session id "+strconv.Quote(r.PathValue("id")))
+		detail := "no order with id or checkout session id " + strconv.Quote(r.PathValue("id"))
+		if e := fulfillment.Find(err, fulfillment.CodeNotFound); e != nil && e.Detail != "" {
+			detail = e.Detail
+		}
+		writeProblem(w, http.StatusNotFound, detail)
 	default:
 		level := slog.LevelError
 		if errors.Is(err, context.Canceled) {

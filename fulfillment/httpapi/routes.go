@@ -44,21 +44,30 @@ type Webhooks struct {
 	Observe func(outcome string, elapsed time.Duration)
 }
 
-// API is what the warehouse API /v1 needs.
+// API is what the warehouse API and the merchant API (/v1) need.
 type API struct {
 	Orders Orders
-	// Tokens are the bearer tokens /v1 accepts; none: every request is refused.
+	// Sessions records a session's order for the success-page fulfil; nil:
+	// that endpoint answers 503.
+	Sessions SessionFulfiller
+	// FulfillTimeout bounds one success-page fulfil; 0: DefaultFulfillTimeout.
+	FulfillTimeout time.Duration
+	// Tokens are the bearer tokens /v1 accepts, warehouses' and admins';
+	// none: every request is refused.
 	Tokens []Token
 	Now    func() time.Time // nil: time.Now
-	// Refused (may be nil) learns each refusal's reason, missing_token or
-	// unknown_token.
+	// Refused (may be nil) learns each refusal's reason, missing_token,
+	// unknown_token or forbidden.
 	Refused func(reason string)
 }
 
-// Token is one bearer token for /v1, named after the warehouse using it.
+// Token is one bearer token for /v1, named after the warehouse or the
+// admin using it. A warehouse token may call the warehouse API; an admin
+// token (Admin) every /v1 endpoint, the merchant API too.
 type Token struct {
 	Name  string
 	Token string
+	Admin bool
 }
 
 // NewHandler is the public HTTP surface of fulfillmentd: Stripe's webhooks
@@ -140,21 +149,30 @@ func consoleRoutes(log *slog.Logger, cfg *Console) []route {
 	}
 }
 
-// v1Routes is the warehouse API: exactly what openapi.json describes
-// (TestOpenAPIDescribesRoutes holds the two together). Everything but the
-// description itself needs a bearer token.
+// v1Routes is the warehouse API and the merchant API: exactly what
+// openapi.json describes (TestOpenAPIDescribesRoutes holds the two
+// together). Everything but the description itself needs a bearer token;
+// the merchant API an admin token.
 func v1Routes(log *slog.Logger, a *API) []route {
 	auth := requireToken(log, a.Tokens, a.Refused)
 	now := a.Now
 	if now == nil {
 		now = time.Now
 	}
+	timeout := a.FulfillTimeout
+	if timeout <= 0 {
+		timeout = DefaultFulfillTimeout
+	}
 	return []route{
 		{"GET /v1/openapi.json", openAPI()},
-		{"GET /v1/orders", auth(listOrders(log, a.Orders))},
-		{"GET /v1/orders/{id}", auth(getOrder(log, a.Orders))},
-		{"POST /v1/orders/{id}/acknowledge", auth(acknowledge(log, a.Orders, now))},
-		{"POST /v1/orders/{id}/shipments", auth(createShipment(log, a.Orders, now))},
+		{"GET /v1/orders", auth(anyToken, listOrders(log, a.Orders))},
+		{"GET /v1/orders/{id}", auth(anyToken, getOrder(log, a.Orders))},
+		{"POST /v1/orders/{id}/acknowledge", auth(anyToken, acknowledge(log, a.Orders, now))},
+		{"POST /v1/orders/{id}/shipments", auth(anyToken, createShipment(log, a.Orders, now))},
+		{"POST /v1/orders/{id}/hold", auth(adminToken, changeByMerchant(log, a.Orders, now, true, holdByMerchant))},
+		{"POST /v1/orders/{id}/release", auth(adminToken, changeByMerchant(log, a.Orders, now, false, releaseByMerchant))},
+		{"POST /v1/orders/{id}/cancel", auth(adminToken, changeByMerchant(log, a.Orders, now, true, cancelByMerchant))},
+		{"POST /v1/checkout/sessions/{id}/fulfill", auth(adminToken, fulfillSession(log, a.Sessions, timeout))},
 	}
 }
 

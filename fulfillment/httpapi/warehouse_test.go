@@ -22,19 +22,32 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/store"
 )
 
-// Tokens of the warehouse API tests: two warehouses.
+// Tokens of the warehouse API tests: two warehouses and the merchant's
+// admin.
 const (
-	whToken  = "wms-token-0123456789abcdef"
-	wh2Token = "wms2-token-0123456789abcdef"
+	whToken       = "wms-token-0123456789abcdef"
+	wh2Token      = "wms2-token-0123456789abcdef"
+	merchantToken = "merchant-token-0123456789abcdef"
 )
 
 // whAPI is the real routes over a real SQLite file, served by httptest.
 type whAPI struct {
 	url string
 	db  *store.DB
+
+	mu      sync.Mutex
+	refused map[string]int // refusals by reason
 }
 
 func newWarehouseAPI(t *testing.T) *whAPI {
+	t.Helper()
+	return newAPIServer(t, nil, 0)
+}
+
+// newAPIServer is newWarehouseAPI whose success-page fulfil runs the
+// SessionFulfiller sessions makes over the database (nil: none), within
+// timeout (0: the default).
+func newAPIServer(t *testing.T, sessions func(*store.DB) SessionFulfiller, timeout time.Duration) *whAPI {
 	t.Helper()
 	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "fulfillment.db"))
 	if err != nil {
@@ -49,15 +62,34 @@ func newWarehouseAPI(t *testing.T) *whAPI {
 	clock := func() time.Time {
 		return time.Date(2025, 3, 14, 16, 0, 0, 0, time.UTC).Add(time.Duration(tick.Add(1)) * time.Second)
 	}
+	a := &whAPI{db: db, refused: map[string]int{}}
+	var fulfiller SessionFulfiller
+	if sessions != nil {
+		fulfiller = sessions(db)
+	}
+	refused := func(reason string) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.refused[reason]++
+	}
+	tokens := []Token{{Name: "wms", Token: whToken}, {Name: "wms2", Token: wh2Token}, {Name: "merchant", Token: merchantToken, Admin: true}}
 	h := NewHandler(Deps{
 		Log:      slog.New(slog.DiscardHandler),
 		Webhooks: &Webhooks{Verifier: verifier},
-		API:      &API{Orders: db, Tokens: []Token{{Name: "wms", Token: whToken}, {Name: "wms2", Token: wh2Token}}, Now: clock},
+		API:      &API{Orders: db, Tokens: tokens, Now: clock, Refused: refused, Sessions: fulfiller, FulfillTimeout: timeout},
 		Ops:      NewOps(slog.New(slog.DiscardHandler), func(context.Context) error { return nil }, nil, false),
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &whAPI{url: srv.URL, db: db}
+	a.url = srv.URL
+	return a
+}
+
+// refusals is how many requests were refused for reason so far.
+func (a *whAPI) refusals(reason string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.refused[reason]
 }
 
 // seed records an order of session in status with lines li_<session>_{a,b,c}

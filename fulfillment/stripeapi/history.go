@@ -14,8 +14,8 @@ import (
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 )
 
-// What reconcile reads from Stripe: every completed Checkout Session and
-// every checkout payment event since a moment, raw as Stripe returns them
+// What reconcile reads from Stripe: every completed Checkout Session, every
+// checkout payment event and every money event since a moment, raw as Stripe returns them
 // (the events are enqueued as they are; a session may become the data of a
 // synthesized event).
 
@@ -44,13 +44,32 @@ func (c *Client) CompletedSessions(ctx context.Context, since time.Time, fn func
 // Stripe keeps events for 30 days: since further back lists 30 days. raw is
 // the event as Stripe sent it, in the API version it was created with.
 func (c *Client) CheckoutEvents(ctx context.Context, since time.Time, fn func(ev fulfillment.Event, raw json.RawMessage) error) error {
+	return c.events(ctx, since, []string{
+		fulfillment.EventSessionCompleted,
+		fulfillment.EventSessionAsyncPaymentSucceed,
+		fulfillment.EventSessionAsyncPaymentFailed,
+	}, fn)
+}
+
+// MoneyEvents calls fn for every charge.refunded, charge.dispute.created,
+// .updated and .closed, radar.early_fraud_warning.created and .updated
+// event created at or after since, as CheckoutEvents does.
+func (c *Client) MoneyEvents(ctx context.Context, since time.Time, fn func(ev fulfillment.Event, raw json.RawMessage) error) error {
+	return c.events(ctx, since, []string{
+		fulfillment.EventChargeRefunded,
+		fulfillment.EventDisputeCreated,
+		fulfillment.EventDisputeUpdated,
+		fulfillment.EventDisputeClosed,
+		fulfillment.EventEarlyFraudWarningCreated,
+		fulfillment.EventEarlyFraudWarningUpdated,
+	}, fn)
+}
+
+// events lists the events of the given types created at or after since.
+func (c *Client) events(ctx context.Context, since time.Time, types []string, fn func(ev fulfillment.Event, raw json.RawMessage) error) error {
 	params := &stripe.EventListParams{
 		CreatedRange: &stripe.RangeQueryParams{GreaterThanOrEqual: since.Unix()},
-		Types: stripe.StringSlice([]string{
-			fulfillment.EventSessionCompleted,
-			fulfillment.EventSessionAsyncPaymentSucceed,
-			fulfillment.EventSessionAsyncPaymentFailed,
-		}),
+		Types:        stripe.StringSlice(types),
 	}
 	return c.listRaw(ctx, "/v1/events", params, &params.ListParams, func(raw json.RawMessage) error {
 		ev, err := stripeevent.Decode(raw)

@@ -85,3 +85,61 @@ func TestHistory(t *testing.T) {
 		t.Errorf("fn's error: got %v", err)
 	}
 }
+
+// TestMoneyHistory lists the money events since a moment: all six types,
+// decoded with their object, charge and payment; no checkout event, nothing
+// older.
+func TestMoneyHistory(t *testing.T) {
+	t.Parallel()
+	emu, url := emulator(t, stripeemu.Options{}, "cs_test_crosssell")
+	now := time.Now()
+	ch, err := emu.Refund("cs_test_crosssell", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp, err := emu.OpenDispute(ch, "fraudulent", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := emu.WarnFraud(ch, "misc", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	built := map[string]string{} // event id → object
+	for i, x := range []struct {
+		typ, object string
+		at          time.Time
+	}{
+		{fulfillment.EventChargeRefunded, ch, now}, {fulfillment.EventDisputeCreated, dp, now},
+		{fulfillment.EventDisputeUpdated, dp, now}, {fulfillment.EventDisputeClosed, dp, now},
+		{fulfillment.EventEarlyFraudWarningCreated, w, now}, {fulfillment.EventEarlyFraudWarningUpdated, w, now},
+		{fulfillment.EventChargeRefunded, ch, now.Add(-2 * time.Hour)}, // too old
+		{"charge.succeeded", ch, now},                                  // not a money event of ours
+	} {
+		id := fmt.Sprintf("evt_money_%d", i)
+		if _, err := emu.ObjectEvent(id, x.typ, x.object, x.at); err != nil {
+			t.Fatal(err)
+		}
+		if i < 6 {
+			built[id] = x.object
+		}
+	}
+	if _, err := emu.Event("evt_checkout", fulfillment.EventSessionCompleted, "cs_test_crosssell", now); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(url)
+	listed := map[string]string{}
+	err = c.MoneyEvents(context.Background(), now.Add(-time.Hour), func(ev fulfillment.Event, raw json.RawMessage) error {
+		if ev.Charge != ch || ev.Payment != (fulfillment.Payment{PaymentIntent: crossPI}) || len(raw) == 0 {
+			t.Errorf("%s (%s): charge %q, payment %+v", ev.ID, ev.Type, ev.Charge, ev.Payment)
+		}
+		listed[ev.ID] = ev.Object
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(listed) != fmt.Sprint(built) {
+		t.Errorf("listed %v, want %v", listed, built)
+	}
+}

@@ -1,10 +1,12 @@
 // Package stripeemu is an in-process emulator of the part of Stripe's HTTP API
 // that fulfillmentd uses: retrieving and listing Checkout Sessions and paging
-// through their line items. It answers as the API version 2023-10-16 does
-// (object shapes, list envelopes, expansion, error bodies, Request-Id), checks
-// the secret key, can rate-limit like Stripe (429 rate_limit), add latency
-// and inject failures. It also builds the webhook events Stripe would send
-// for its sessions.
+// through their line items, retrieving the charges, disputes, early fraud
+// warnings and invoices of their payments (money.go), and listing events. It
+// answers as the API version 2023-10-16 does (object shapes, list envelopes,
+// expansion, error bodies, Request-Id), checks the secret key, can
+// rate-limit like Stripe (429 rate_limit), add latency and inject failures.
+// It also builds the webhook events Stripe would send for its sessions and
+// money objects, and keeps them for GET /v1/events.
 //
 // It serves the demo, the end-to-end tests and the load tool:
 //

@@ -30,28 +30,64 @@ type EmbeddedOptions struct {
 	// fsyncs on that interval instead (nats-server's default is 2m):
 	// faster, but a power loss may lose the last interval's acked events.
 	SyncInterval time.Duration
+	// Listen, "host:port", opens the server to NATS clients there (push-feed
+	// readers); "" listens on no port unless ConfigFile has a listen block.
+	Listen string
+	// ConfigFile is a nats-server configuration file whose authorization,
+	// accounts, tls and listen blocks apply (CheckEmbeddedListen); "": none.
+	ConfigFile string
 	// Log receives the server's log; nil discards it.
 	Log *slog.Logger
 }
 
+// Embedded is a running in-process nats-server (Shutdown and
+// WaitForShutdown stop it) and how fulfillmentd connects to it.
+type Embedded struct {
+	*server.Server
+	auth []nats.Option // fulfillmentd's own user, with authorization
+}
+
 // StartEmbedded starts an in-process nats-server with JetStream and a file
-// store under opts.StoreDir. It listens on no port (connect with
-// ConnectEmbedded) and returns once the server accepts connections. Stop it
-// with Shutdown and WaitForShutdown.
-func StartEmbedded(opts EmbeddedOptions) (*server.Server, error) {
+// store under opts.StoreDir and returns once the server accepts
+// connections. It listens on no port unless opts.Listen or the
+// configuration file gives one (connect in-process with ConnectEmbedded).
+// With users configured, fulfillmentd's own connections authenticate as a
+// user made for this run, allowed in-process only (selfUser).
+func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 	if opts.StoreDir == "" {
 		return nil, errors.New("start embedded nats: StoreDir is required")
 	}
 	if opts.SyncInterval < 0 {
 		return nil, fmt.Errorf("start embedded nats: negative SyncInterval %s", opts.SyncInterval)
 	}
-	sopts := &server.Options{
-		ServerName: "fulfillmentd",
-		JetStream:  true,
-		StoreDir:   opts.StoreDir,
-		DontListen: true,
-		NoSigs:     true,
+	sc, addr, err := embeddedListen(opts.Listen, opts.ConfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded nats: %w", err)
 	}
+	sopts := &server.Options{}
+	e := &Embedded{}
+	account := "" // the global account
+	if sc != nil {
+		sopts, account = sc.opts, sc.account
+	}
+	if err := checkStoreAccount(opts.StoreDir, account); err != nil {
+		return nil, fmt.Errorf("start embedded nats: %w", err)
+	}
+	if sc != nil {
+		if sc.hasUsers() || sc.account != "" {
+			self, auth, err := selfUser(sc)
+			if err != nil {
+				return nil, fmt.Errorf("start embedded nats: %w", err)
+			}
+			sopts.Nkeys = append(sopts.Nkeys, self)
+			e.auth = []nats.Option{auth}
+		}
+	}
+	sopts.ServerName = "fulfillmentd"
+	sopts.JetStream = true
+	sopts.StoreDir = opts.StoreDir
+	sopts.NoSigs = true
+	sopts.Host, sopts.Port, sopts.DontListen = addr.host, addr.port, addr.port == 0
 	if opts.SyncInterval == 0 {
 		sopts.SyncAlways = true
 	} else {
@@ -76,7 +112,8 @@ func StartEmbedded(opts EmbeddedOptions) (*server.Server, error) {
 	select {
 	case ok := <-ready:
 		if ok && ns.JetStreamEnabled() {
-			return ns, nil
+			e.Server = ns
+			return e, nil
 		}
 		ns.Shutdown()
 		if msg := sl.fatalMessage(); msg != "" {
@@ -89,9 +126,11 @@ func StartEmbedded(opts EmbeddedOptions) (*server.Server, error) {
 	}
 }
 
-// ConnectEmbedded connects to an embedded server in-process (no TCP).
-func ConnectEmbedded(ns *server.Server, name string) (*nats.Conn, error) {
-	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name(name))
+// ConnectEmbedded connects to an embedded server in-process (no TCP), as
+// fulfillmentd's own user when the server has authorization.
+func ConnectEmbedded(ns *Embedded, name string) (*nats.Conn, error) {
+	opts := append([]nats.Option{nats.InProcessServer(ns.Server), nats.Name(name)}, ns.auth...)
+	nc, err := nats.Connect("", opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to embedded nats: %w", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -27,7 +26,7 @@ func Log() *slog.Logger {
 }
 
 // Embedded starts broker.StartEmbedded on dir and stops it at cleanup.
-func Embedded(tb testing.TB, dir string, sync time.Duration) *server.Server {
+func Embedded(tb testing.TB, dir string, sync time.Duration) *broker.Embedded {
 	tb.Helper()
 	ns, err := broker.StartEmbedded(broker.EmbeddedOptions{StoreDir: dir, SyncInterval: sync})
 	if err != nil {
@@ -39,7 +38,7 @@ func Embedded(tb testing.TB, dir string, sync time.Duration) *server.Server {
 
 // JetStream connects to ns in-process (broker.ConnectEmbedded); the
 // connection closes at cleanup.
-func JetStream(tb testing.TB, ns *server.Server) jetstream.JetStream {
+func JetStream(tb testing.TB, ns *broker.Embedded) jetstream.JetStream {
 	tb.Helper()
 	nc, err := broker.ConnectEmbedded(ns, tb.Name())
 	if err != nil {
@@ -72,7 +71,7 @@ func JetStreamOn(tb testing.TB, nc *nats.Conn) jetstream.JetStream {
 
 // Env is a fresh embedded server with the stream and consumer set up.
 type Env struct {
-	Server *server.Server
+	Server *broker.Embedded
 	JS     jetstream.JetStream
 	Cons   jetstream.Consumer
 	Pub    *broker.Publisher
