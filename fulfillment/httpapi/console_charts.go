@@ -129,6 +129,9 @@ func lineChart(title, unit string, samples []Sample, value func(Sample) float64,
 		pts = append(pts, num((float64(offset+i)+0.5)*w)+","+num(y))
 		desc = append(desc, fmt.Sprintf("%s %g", minute(s), v))
 	}
+	if len(pts) == 1 { // one minute: a short level line, not a dot
+		pts = append([]string{num(float64(offset-1)*w) + "," + strings.Split(pts[0], ",")[1]}, pts...)
+	}
 	c.Points = strings.Join(pts, " ")
 	if ceiling > 0 {
 		y := chartH - ceiling/peak*(chartH-4)

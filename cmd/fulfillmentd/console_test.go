@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+)
+
+// consoleAdmin is the console's admin token in the browser test.
+const consoleAdmin = "console-admin-token-0123456789abcdef"
+
+// chromium is the browser the console tests drive: Debian's chromium
+// package ("" when it is not installed).
+func chromium() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// TestConsoleInBrowser drives the console in a real browser (headless
+// Chromium) against serve started through run, on the Stripe emulator:
+// sign in, find an order by email and by tracking number, see its
+// cross-sell marked, release a hold, retry a dead letter and see it
+// processed; CSRF and cookie attributes; readable at 320 px. With
+// UPDATE_SCREENSHOTS=1 it rewrites the README's screenshots in
+// testdata/console/.
+func TestConsoleInBrowser(t *testing.T) {
+	browser := chromium()
+	if browser == "" {
+		t.Skip("no Chromium: install Debian's chromium package (apt-get install -y chromium) to run the console's browser tests")
+	}
+	t.Parallel()
+	emu, stripeSrv := newEmulator(t)
+	env := serviceEnv(t, stripeSrv.URL)
+	env["FULFILLMENT_ADMIN_TOKEN"] = "ops:" + consoleAdmin
+	svc := startService(t, env)
+	svc.token = e2eToken
+
+	sessions, _ := splitExpired(t, emu, emu.SessionIDs())
+	for i, id := range sessions {
+		body, err := emu.Event(fmt.Sprintf("evt_console_%d", i), fulfillment.EventSessionCompleted, id, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.send(t, body)
+	}
+	const cross, shipped = "cs_test_crosssell", "cs_test_bulk"
+	crossOrder := waitOrder(t, svc, cross, fulfillment.StatusReadyToShip)
+	waitOrder(t, svc, shipped, fulfillment.StatusReadyToShip)
+	if code, body := svc.request(t, http.MethodPost, "/v1/orders/"+shipped+"/shipments",
+		`{"carrier":"UPS","tracking_number":"1ZCONSOLE0001","tracking_url":"https://www.ups.com/track?tracknum=1ZCONSOLE0001"}`); code != http.StatusCreated {
+		t.Fatalf("shipment: %d %s", code, body)
+	}
+	// Stripe warns of fraud: the order is held.
+	warning, err := emu.WarnFraud(cross, "made_with_stolen_card", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := emu.ObjectEvent("evt_console_efw", fulfillment.EventEarlyFraudWarningCreated, warning, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.send(t, body)
+	waitOrder(t, svc, cross, fulfillment.StatusOnHold)
+	// A session Stripe does not know yet: a dead letter, until it does.
+	const late = "cs_test_console_late"
+	svc.send(t, eventFor(t, "evt_console_late", late))
+	waitFor(t, "a dead letter", func() bool { return len(deadLetterIDs(t, env)) == 1 })
+	if err := emu.GenerateSession(late, 2, true); err != nil {
+		t.Fatal(err)
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox,
+		chromedp.WindowSize(1200, 900), chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(what string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return s
+	}
+	shot := func(name string) {
+		t.Helper()
+		if os.Getenv("UPDATE_SCREENSHOTS") == "" {
+			return
+		}
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join("..", "..", "testdata", "console", name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	url := svc.url + "/console/"
+	submit := chromedp.CSS("main form button[type=submit]")
+
+	// Sign in: a warehouse token is refused, the admin token is not.
+	do("sign-in page", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("token")))
+	do("warehouse token", chromedp.SendKeys(chromedp.ID("token"), e2eToken), chromedp.Submit(chromedp.ID("token")),
+		chromedp.WaitVisible(chromedp.CSS(".error")))
+	if s := text("refused"); !strings.Contains(s, "Warehouse API tokens cannot sign in") {
+		t.Errorf("warehouse token: %s", s)
+	}
+	do("admin token", chromedp.SendKeys(chromedp.ID("token"), consoleAdmin), chromedp.Submit(chromedp.ID("token")),
+		chromedp.WaitVisible(chromedp.ID("q")))
+	cookies, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsCookies, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.cookie`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range cookies.Cookies {
+		if c.Name == "fulfillmentd_console" {
+			found = true
+			if !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict || c.Path != "/console/" || c.Secure {
+				t.Errorf("session cookie %+v", c)
+			}
+		}
+	}
+	if !found || strings.Contains(jsCookies, "fulfillmentd_console") {
+		t.Errorf("session cookie: found %v, visible to scripts: %q", found, jsCookies)
+	}
+	if s := text("orders"); !strings.Contains(s, "on hold 1") || !strings.Contains(s, cross) {
+		t.Errorf("orders page:\n%s", s)
+	}
+	shot("orders")
+
+	// Find orders by email and by tracking number.
+	search := func(q string) string {
+		t.Helper()
+		do("search "+q, chromedp.SetValue(chromedp.ID("q"), q), chromedp.Submit(chromedp.ID("q")),
+			chromedp.WaitVisible(chromedp.Search(`//caption[contains(., "`+q+`")] | //p[@class="empty"]`)))
+		return text("results of " + q)
+	}
+	if s := search(strings.ToUpper(crossOrder.Customer.Email)); !strings.Contains(s, cross) {
+		t.Errorf("by email %s:\n%s", crossOrder.Customer.Email, s)
+	}
+	if s := search("1ZCONSOLE0001"); !strings.Contains(s, shipped) || strings.Contains(s, cross) {
+		t.Errorf("by tracking number:\n%s", s)
+	}
+
+	// The held order: its cross-sell marked, the fraud warning, release.
+	do("open order", chromedp.Navigate(url+"orders/"+cross), chromedp.WaitVisible(chromedp.ID("lines")))
+	s := text("order")
+	for _, want := range []string{"★", "cross-sell of", "Early fraud warning", "fraud_warning", "by stripe event evt_console_efw"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("order page lacks %q:\n%s", want, s)
+		}
+	}
+	shot("order")
+	// A form whose CSRF token was tampered with is refused.
+	do("confirm release", chromedp.Click(chromedp.CSS(`a[href$="/release"]`)), chromedp.WaitVisible(submit))
+	do("forged CSRF", chromedp.Evaluate[chromedp.Void](`document.querySelector('main input[name=csrf]').value = 'forged'`),
+		chromedp.Click(submit), chromedp.WaitVisible(chromedp.CSS(".error")))
+	if s := text("forged"); !strings.Contains(s, "CSRF") {
+		t.Errorf("forged CSRF token: %s", s)
+	}
+	if o := waitOrder(t, svc, cross, fulfillment.StatusOnHold); o.Status != fulfillment.StatusOnHold {
+		t.Fatal("a forged form released the order")
+	}
+	do("release", chromedp.Navigate(url+"orders/"+cross+"/release"), chromedp.WaitVisible(submit),
+		chromedp.Click(submit), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	if s := text("released"); !strings.Contains(s, "is ready to ship") || !strings.Contains(s, "by admin ops") {
+		t.Errorf("after release:\n%s", s)
+	}
+	waitOrder(t, svc, cross, fulfillment.StatusReadyToShip)
+
+	// The dead letter retried through the replay queue, then processed.
+	retry := chromedp.CSS(`button[aria-label="Retry evt_console_late"]`)
+	do("dead letters", chromedp.Navigate(url+"dead-letters"), chromedp.WaitVisible(retry),
+		chromedp.Click(retry), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	if s := text("retried"); !strings.Contains(s, "1 queued for replay") {
+		t.Errorf("after retry:\n%s", s)
+	}
+	waitOrder(t, svc, late, fulfillment.StatusReadyToShip)
+	waitFor(t, "the dead letter gone", func() bool { return len(deadLetterIDs(t, env)) == 0 })
+	do("dead letters again", chromedp.Navigate(url+"dead-letters"), chromedp.WaitVisible(chromedp.CSS("p.empty")))
+	do("orders", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("q")))
+	if s := search(late); !strings.Contains(s, "ready to ship") {
+		t.Errorf("the retried event's order:\n%s", s)
+	}
+
+	do("overview", chromedp.Navigate(url+"overview"), chromedp.WaitVisible(chromedp.CSS("figure.chart svg")))
+	if s := text("overview"); !strings.Contains(s, "Consumer backlog") || !strings.Contains(s, "of 100 (STRIPE_MAX_RPS)") {
+		t.Errorf("overview:\n%s", s)
+	}
+	shot("overview")
+
+	// 320 px wide: nothing wider than the screen.
+	do("320 px", chromedp.EmulateViewport(320, 640), chromedp.Navigate(url+"orders/"+cross), chromedp.WaitVisible(chromedp.ID("lines")))
+	width, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`))
+	if err != nil || width > 320 {
+		t.Errorf("the order page is %d px wide at 320 px (%v)", width, err)
+	}
+
+	do("sign out", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(".signout button")),
+		chromedp.Click(chromedp.CSS(".signout button")), chromedp.WaitVisible(chromedp.ID("token")))
+	do("after sign out", chromedp.Navigate(url+"overview"), chromedp.WaitVisible(chromedp.ID("token")))
+	if loc, err := chromedp.Run(ctx, chromedp.Location()); err != nil || !strings.Contains(loc, "/console/sign-in") {
+		t.Errorf("after sign out: %s %v", loc, err)
+	}
+}
