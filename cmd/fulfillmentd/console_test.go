@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -229,5 +233,73 @@ func TestConsoleInBrowser(t *testing.T) {
 	do("after sign out", chromedp.Navigate(url+"overview"), chromedp.WaitVisible(chromedp.ID("token")))
 	if loc, err := chromedp.Run(ctx, chromedp.Location()); err != nil || !strings.Contains(loc, "/console/sign-in") {
 		t.Errorf("after sign out: %s %v", loc, err)
+	}
+}
+
+// TestConsoleThroughRun: the console as serve wires it, without a browser:
+// off (404) without admin tokens; with them, the overview's figures from
+// the process, the cross-sells report and check (Stripe reads of the
+// emulator's catalog through the process's client) and the deliveries
+// page without warehouse webhooks.
+func TestConsoleThroughRun(t *testing.T) {
+	t.Parallel()
+	emu, stripeSrv := newEmulator(t)
+	env := serviceEnv(t, stripeSrv.URL)
+	off := startService(t, env)
+	if code, _ := off.request(t, http.MethodGet, "/console/", ""); code != http.StatusNotFound {
+		t.Errorf("/console/ without FULFILLMENT_ADMIN_TOKEN: %d", code)
+	}
+	off.stop(t)
+
+	env["FULFILLMENT_ADMIN_TOKEN"] = "ops:" + consoleAdmin
+	svc := startService(t, env)
+	body, err := emu.Event("evt_console_run", fulfillment.EventSessionCompleted, "cs_test_crosssell", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.send(t, body)
+	svc.token = e2eToken
+	waitOrder(t, svc, "cs_test_crosssell", fulfillment.StatusReadyToShip)
+
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	get := func(path string) string {
+		t.Helper()
+		resp, err := client.Get(svc.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d\n%s", path, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	page := get("/console/sign-in")
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if csrf == nil {
+		t.Fatalf("no CSRF token:\n%s", page)
+	}
+	resp, err := client.PostForm(svc.url+"/console/sign-in", neturl.Values{"csrf": {csrf[1]}, "token": {consoleAdmin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/console/" {
+		t.Fatalf("sign in: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	for path, wants := range map[string][]string{
+		"/console/overview":                     {"of 100 (STRIPE_MAX_RPS)", "periodic reconcile is off", "0 waiting"},
+		"/console/cross-sells?since=all":        {"prod_camera → prod_lens_cloth", "100.0%"},
+		"/console/cross-sells?since=7d&check=1": {"eligible", "pairs,"},
+		"/console/deliveries":                   {"No warehouse webhooks configured."},
+	} {
+		page := get(path)
+		for _, w := range wants {
+			if !strings.Contains(page, w) {
+				t.Errorf("GET %s lacks %q", path, w)
+			}
+		}
 	}
 }
