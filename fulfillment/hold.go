@@ -286,6 +286,10 @@ func checkNote(note string) error {
 	if !utf8.ValidString(note) {
 		return Errorf(CodeInvalid, "note is not valid UTF-8")
 	}
+	// Line breaks and tabs are text in a note; other controls are not.
+	if i := controlAt(strings.NewReplacer("\n", " ", "\t", " ").Replace(note)); i >= 0 {
+		return Errorf(CodeInvalid, "note: control character at byte %d: want printable text (line breaks and tabs allowed)", i)
+	}
 	return nil
 }
 
