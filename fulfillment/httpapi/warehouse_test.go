@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/httpapi/apitest"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/store"
 )
@@ -30,8 +31,9 @@ const (
 
 // whAPI is the real routes over a real SQLite file, served by httptest.
 type whAPI struct {
-	url string
-	db  *store.DB
+	url  string
+	db   *store.DB
+	spec *apitest.Spec // every exchange is held to openapi.json
 }
 
 func newWarehouseAPI(t *testing.T) *whAPI {
@@ -57,7 +59,7 @@ func newWarehouseAPI(t *testing.T) *whAPI {
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &whAPI{url: srv.URL, db: db}
+	return &whAPI{url: srv.URL, db: db, spec: apitest.MustLoad(t, OpenAPIDocument())}
 }
 
 // seed records an order of session in status with lines li_<session>_{a,b,c}
@@ -113,8 +115,9 @@ func (r whResponse) problem(t *testing.T) Problem {
 	return p
 }
 
-// call makes a request with a bearer token ("" for none).
-func call(t *testing.T, method, url, token, body string) whResponse {
+// call makes a request with a bearer token ("" for none); the request and
+// its answer must match openapi.json.
+func (a *whAPI) call(t *testing.T, method, url, token, body string) whResponse {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -130,7 +133,7 @@ func call(t *testing.T, method, url, token, body string) whResponse {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := a.spec.Client(t).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
@@ -199,7 +202,7 @@ func TestWarehouseAPIErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := call(t, tt.method, tt.url, tt.token, tt.body)
+			r := api.call(t, tt.method, tt.url, tt.token, tt.body)
 			if r.status != tt.status {
 				t.Fatalf("HTTP %d, want %d: %s", r.status, tt.status, r.body)
 			}
@@ -231,7 +234,7 @@ func TestWarehouseAPIFlow(t *testing.T) {
 	var page OrderList
 	list := func(query string) OrderList {
 		t.Helper()
-		r := call(t, "GET", api.url+"/v1/orders"+query, whToken, "")
+		r := api.call(t, "GET", api.url+"/v1/orders"+query, whToken, "")
 		if r.status != 200 {
 			t.Fatalf("list %s: HTTP %d %s", query, r.status, r.body)
 		}
@@ -242,7 +245,7 @@ func TestWarehouseAPIFlow(t *testing.T) {
 		return p
 	}
 	page = list("")
-	if len(page.Orders) != 2 || page.NextCursor == "" || !strings.Contains(string(call(t, "GET", api.url+"/v1/orders", whToken, "").body), `"shipments":[]`) {
+	if len(page.Orders) != 2 || page.NextCursor == "" || !strings.Contains(string(api.call(t, "GET", api.url+"/v1/orders", whToken, "").body), `"shipments":[]`) {
 		t.Fatalf("first page: %d orders, cursor %q", len(page.Orders), page.NextCursor)
 	}
 	cursor := page.NextCursor
@@ -251,12 +254,12 @@ func TestWarehouseAPIFlow(t *testing.T) {
 	}
 
 	// Acknowledge by session id; again by the other warehouse: idempotent.
-	r := call(t, "POST", api.url+"/v1/orders/cs_flow/acknowledge", whToken, "")
+	r := api.call(t, "POST", api.url+"/v1/orders/cs_flow/acknowledge", whToken, "")
 	o := r.order(t)
 	if r.status != 200 || o.Status != fulfillment.StatusInFulfillment || o.Acknowledgement == nil || o.Acknowledgement.By != "wms" {
 		t.Fatalf("acknowledge: HTTP %d %s", r.status, r.body)
 	}
-	r = call(t, "POST", api.url+"/v1/orders/"+seeded.ID+"/acknowledge", wh2Token, "{}")
+	r = api.call(t, "POST", api.url+"/v1/orders/"+seeded.ID+"/acknowledge", wh2Token, "{}")
 	if again := r.order(t); r.status != 200 || again.Acknowledgement.By != "wms" || !again.UpdatedAt.Equal(o.UpdatedAt) {
 		t.Errorf("second acknowledge: HTTP %d %s", r.status, r.body)
 	}
@@ -269,7 +272,7 @@ func TestWarehouseAPIFlow(t *testing.T) {
 	// Part of it: 2 of li_b, 1 of li_c.
 	partial := `{"carrier":"UPS","tracking_number":"1Z999AA10123456784","tracking_url":"https://www.ups.com/track?tracknum=1Z999AA10123456784",
 		"line_items":[{"id":"li_cs_flow_b","quantity":2},{"id":"li_cs_flow_c","quantity":1}]}`
-	r = call(t, "POST", api.url+"/v1/orders/cs_flow/shipments", whToken, partial)
+	r = api.call(t, "POST", api.url+"/v1/orders/cs_flow/shipments", whToken, partial)
 	o = r.order(t)
 	if r.status != 201 || o.Status != fulfillment.StatusPartiallyShipped || len(o.Shipments) != 1 || r.header.Get("Location") != "/v1/orders/"+seeded.ID {
 		t.Fatalf("partial shipment: HTTP %d (Location %q) %s", r.status, r.header.Get("Location"), r.body)
@@ -280,7 +283,7 @@ func TestWarehouseAPIFlow(t *testing.T) {
 		t.Errorf("shipment %+v", s)
 	}
 	// The same parcel again (a retry, even by another token): 200, no second shipment, no change.
-	r = call(t, "POST", api.url+"/v1/orders/cs_flow/shipments", wh2Token, partial)
+	r = api.call(t, "POST", api.url+"/v1/orders/cs_flow/shipments", wh2Token, partial)
 	if again := r.order(t); r.status != 200 || len(again.Shipments) != 1 || again.Status != fulfillment.StatusPartiallyShipped {
 		t.Errorf("same tracking number again: HTTP %d %s", r.status, r.body)
 	}
@@ -291,7 +294,7 @@ func TestWarehouseAPIFlow(t *testing.T) {
 	cursor = p.NextCursor
 
 	// The rest, by the second warehouse, without line_items.
-	r = call(t, "POST", api.url+"/v1/orders/"+seeded.ID+"/shipments", wh2Token, `{"carrier":"DHL","tracking_number":"JD014600006281230701"}`)
+	r = api.call(t, "POST", api.url+"/v1/orders/"+seeded.ID+"/shipments", wh2Token, `{"carrier":"DHL","tracking_number":"JD014600006281230701"}`)
 	o = r.order(t)
 	if r.status != 201 || o.Status != fulfillment.StatusShipped || len(o.Shipments) != 2 {
 		t.Fatalf("the rest: HTTP %d %s", r.status, r.body)
@@ -299,13 +302,13 @@ func TestWarehouseAPIFlow(t *testing.T) {
 	if rest := o.Shipments[1]; rest.CreatedBy != "wms2" || fmt.Sprint(rest.Lines) != "[{li_cs_flow_a 1} {li_cs_flow_c 2}]" {
 		t.Errorf("second shipment %+v", rest)
 	}
-	r = call(t, "POST", api.url+"/v1/orders/cs_flow/shipments", whToken, `{"carrier":"DHL","tracking_number":"another"}`)
+	r = api.call(t, "POST", api.url+"/v1/orders/cs_flow/shipments", whToken, `{"carrier":"DHL","tracking_number":"another"}`)
 	if r.status != 409 || !strings.Contains(r.problem(t).Detail, "shipped in full") {
 		t.Errorf("a new parcel for a shipped order: HTTP %d %s", r.status, r.body)
 	}
 
 	// GET shows it all; the feed has it after the cursor, and by status.
-	r = call(t, "GET", api.url+"/v1/orders/"+seeded.ID, whToken, "")
+	r = api.call(t, "GET", api.url+"/v1/orders/"+seeded.ID, whToken, "")
 	if got := r.order(t); r.status != 200 || got.Status != fulfillment.StatusShipped || len(got.Shipments) != 2 ||
 		got.Acknowledgement.By != "wms" || len(got.LineItems) != 3 {
 		t.Errorf("GET after shipping: HTTP %d %s", r.status, r.body)
@@ -349,14 +352,14 @@ func TestFeedOverHTTPMissesNothingWhileWriting(t *testing.T) {
 			api.seed(t, session, fulfillment.StatusReadyToShip, i)
 			if i%2 == 1 { // move an earlier order on: it jumps to the end of the feed
 				prev := fmt.Sprintf("cs_conc_%03d", max(0, i-1-i%5))
-				if r := call(t, "POST", api.url+"/v1/orders/"+prev+"/acknowledge", whToken, ""); r.status != 200 {
+				if r := api.call(t, "POST", api.url+"/v1/orders/"+prev+"/acknowledge", whToken, ""); r.status != 200 {
 					t.Errorf("acknowledge %s: HTTP %d", prev, r.status)
 				}
 			}
 			if i%3 == 2 {
 				prev := fmt.Sprintf("cs_conc_%03d", i-2)
 				body := fmt.Sprintf(`{"carrier":"UPS","tracking_number":"T%d","line_items":[{"id":"li_%s_c","quantity":1}]}`, i, prev)
-				if r := call(t, "POST", api.url+"/v1/orders/"+prev+"/shipments", wh2Token, body); r.status != 201 {
+				if r := api.call(t, "POST", api.url+"/v1/orders/"+prev+"/shipments", wh2Token, body); r.status != 201 {
 					t.Errorf("ship %s: HTTP %d %s", prev, r.status, r.body)
 				}
 			}
@@ -374,7 +377,7 @@ func TestFeedOverHTTPMissesNothingWhileWriting(t *testing.T) {
 			finished = true
 		default:
 		}
-		r := call(t, "GET", api.url+"/v1/orders?limit=3&after="+cursor, whToken, "")
+		r := api.call(t, "GET", api.url+"/v1/orders?limit=3&after="+cursor, whToken, "")
 		var page OrderList
 		if err := json.Unmarshal(r.body, &page); r.status != 200 || err != nil {
 			t.Fatalf("HTTP %d %s", r.status, r.body)
@@ -461,7 +464,7 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 	}
 
 	// Served without a token, as embedded.
-	r := call(t, "GET", api.url+"/v1/openapi.json", "", "")
+	r := api.call(t, "GET", api.url+"/v1/openapi.json", "", "")
 	if r.status != 200 || string(r.body) != openAPIDoc || r.header.Get("Content-Type") != "application/json" {
 		t.Errorf("GET /v1/openapi.json: HTTP %d, %d bytes", r.status, len(r.body))
 	}
