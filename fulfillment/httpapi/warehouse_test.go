@@ -488,6 +488,9 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 		"Acknowledgement": obj["acknowledgement"].(map[string]any),
 		"Shipment":        first(obj["shipments"]),
 		"ShipmentLine":    first(first(obj["shipments"])["line_items"]),
+		"Hold":            obj["hold"].(map[string]any),
+		"Dispute":         obj["dispute"].(map[string]any),
+		"FraudWarning":    obj["fraud_warning"].(map[string]any),
 	} {
 		props := doc.Components.Schemas[schema].Properties
 		for k := range value {
