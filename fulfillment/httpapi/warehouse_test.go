@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -426,7 +427,10 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 		Paths      map[string]map[string]json.RawMessage `json:"paths"`
 		Components struct {
 			Schemas map[string]struct {
-				Properties map[string]json.RawMessage `json:"properties"`
+				Properties map[string]struct {
+					Enum []any `json:"enum"`
+				} `json:"properties"`
+				Enum []any `json:"enum"`
 			} `json:"schemas"`
 		} `json:"components"`
 	}
@@ -436,6 +440,38 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 	if !strings.HasPrefix(doc.OpenAPI, "3.1.") {
 		t.Errorf("openapi %q, want 3.1.x", doc.OpenAPI)
 	}
+	// Every status, hold reason and cancel reason, and nothing else.
+	for _, e := range []struct {
+		name  string
+		doc   []any
+		known []string
+		valid func(string) bool
+	}{
+		{"Status", doc.Components.Schemas["Status"].Enum, []string{
+			string(fulfillment.StatusAwaitingPayment), string(fulfillment.StatusReadyToShip), string(fulfillment.StatusOnHold), string(fulfillment.StatusCanceled),
+			string(fulfillment.StatusInFulfillment), string(fulfillment.StatusPartiallyShipped), string(fulfillment.StatusShipped),
+		}, func(s string) bool { return fulfillment.Status(s).Valid() }},
+		{"HoldReason", doc.Components.Schemas["HoldReason"].Enum, []string{
+			string(fulfillment.HoldRefundPartial), string(fulfillment.HoldDispute), string(fulfillment.HoldFraudWarning), string(fulfillment.HoldMerchant),
+		}, nil},
+		{"Order.cancel_reason", doc.Components.Schemas["Order"].Properties["cancel_reason"].Enum, []string{
+			string(fulfillment.CancelPaymentFailed), string(fulfillment.CancelRefunded), string(fulfillment.CancelDisputeLost), string(fulfillment.CancelMerchant), "<nil>",
+		}, nil},
+	} {
+		var got []string
+		for _, v := range e.doc {
+			got = append(got, fmt.Sprint(v))
+			if e.valid != nil && !e.valid(fmt.Sprint(v)) {
+				t.Errorf("openapi.json: %s lists %v, which the domain does not know", e.name, v)
+			}
+		}
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(e.known))
+		if !slices.Equal(got, want) {
+			t.Errorf("openapi.json: %s enum %v, want %v", e.name, got, want)
+		}
+	}
+
 	api := newWarehouseAPI(t)
 	mux := newMux(Deps{Log: slog.New(slog.DiscardHandler), API: &API{Orders: api.db, Now: time.Now}})
 

@@ -50,6 +50,9 @@ func Load(doc []byte) (*Spec, error) {
 	if problem == nil {
 		return nil, errors.New("openapi: no components.schemas.Problem")
 	}
+	if err := lintErrors(t); err != nil {
+		return nil, err
+	}
 	routing := *t
 	routing.Servers = nil
 	router, err := gorillamux.NewRouter(&routing)
@@ -57,6 +60,38 @@ func Load(doc []byte) (*Spec, error) {
 		return nil, fmt.Errorf("openapi router: %w", err)
 	}
 	return &Spec{doc: t, router: router, problem: problem}, nil
+}
+
+// lintErrors holds the description to the house rules kin-openapi does
+// not know: every error status answers a problem, and every operation
+// that needs a token documents its 401.
+func lintErrors(t *openapi3.T) error {
+	var errs []error
+	for path, item := range t.Paths.Map() {
+		for method, op := range item.Operations() {
+			security := t.Security
+			if op.Security != nil {
+				security = *op.Security
+			}
+			if len(security) > 0 && op.Responses.Status(http.StatusUnauthorized) == nil {
+				errs = append(errs, fmt.Errorf("%s %s needs a token but documents no 401", method, path))
+			}
+			for code, r := range op.Responses.Map() {
+				if code < "4" || r.Value == nil {
+					continue
+				}
+				c := r.Value.Content
+				if len(c) != 1 || c["application/problem+json"] == nil || c["application/problem+json"].Schema == nil ||
+					c["application/problem+json"].Schema.Ref != "#/components/schemas/Problem" {
+					errs = append(errs, fmt.Errorf("%s %s: response %s is not an application/problem+json Problem", method, path, code))
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("lint openapi: %w", errors.Join(errs...))
+	}
+	return nil
 }
 
 // MustLoad is Load for tests: a description that does not load or lint

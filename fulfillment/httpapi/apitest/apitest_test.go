@@ -123,12 +123,16 @@ func TestCheckCatchesMismatches(t *testing.T) {
 }
 
 // TestLoadLints: a description kin-openapi's validation rejects does not
-// load.
+// load, nor one with an error status that is not a problem.
 func TestLoadLints(t *testing.T) {
 	t.Parallel()
 	bad := strings.Replace(string(httpapi.OpenAPIDocument()), `"$ref": "#/components/schemas/Problem"`, `"$ref": "#/components/schemas/Nope"`, 1)
 	if _, err := apitest.Load([]byte(bad)); err == nil {
 		t.Error("a description with a dangling $ref loaded")
+	}
+	plain := strings.Replace(string(httpapi.OpenAPIDocument()), `"application/problem+json": {`, `"application/json": {`, 1)
+	if _, err := apitest.Load([]byte(plain)); err == nil || !strings.Contains(err.Error(), "not an application/problem+json Problem") {
+		t.Errorf("a description with an error answered as application/json loaded: %v", err)
 	}
 	if _, err := apitest.Load(httpapi.OpenAPIDocument()); err != nil {
 		t.Errorf("openapi.json: %v", err)
