@@ -165,6 +165,7 @@ func (tr *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 //     answer must be documented as well.
 //   - A path under Prefix the description lacks must get 404 or 405 with
 //     a problem (components.schemas.Problem as application/problem+json).
+//   - A problem's status is the answer's.
 func (s *Spec) Check(req *http.Request, reqBody []byte, status int, header http.Header, body []byte) error {
 	what := req.Method + " " + req.URL.RequestURI()
 	route, params, err := s.router.FindRoute(req)
@@ -175,7 +176,7 @@ func (s *Spec) Check(req *http.Request, reqBody []byte, status int, header http.
 		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
 			return fmt.Errorf("%s is not described (%v) yet answered %d, want 404 or 405", what, err, status)
 		}
-		if err := s.checkProblem(header, body); err != nil {
+		if err := s.checkProblem(status, header, body); err != nil {
 			return fmt.Errorf("%s (not described) → %d: %w", what, status, err)
 		}
 		return nil
@@ -216,11 +217,17 @@ func (s *Spec) Check(req *http.Request, reqBody []byte, status int, header http.
 	if r := route.Operation.Responses.Status(status); r != nil && len(r.Value.Content) == 0 && len(body) > 0 {
 		return fmt.Errorf("%s → %d: a body (%s), where the description has none", what, status, header.Get("Content-Type"))
 	}
+	if status >= 400 {
+		if err := s.checkProblem(status, header, body); err != nil {
+			return fmt.Errorf("%s → %d: %w", what, status, err)
+		}
+	}
 	return nil
 }
 
-// checkProblem validates an answer as a problem.
-func (s *Spec) checkProblem(header http.Header, body []byte) error {
+// checkProblem validates an error answer as a problem whose status is the
+// answer's (RFC 9457 asks for the same; a schema cannot say it).
+func (s *Spec) checkProblem(status int, header http.Header, body []byte) error {
 	ct, _, err := mime.ParseMediaType(header.Get("Content-Type"))
 	if err != nil || ct != "application/problem+json" {
 		return fmt.Errorf("content type %q, want application/problem+json", header.Get("Content-Type"))
@@ -235,6 +242,9 @@ func (s *Spec) checkProblem(header http.Header, body []byte) error {
 	}
 	if err := s.problem.Value.VisitJSON(v, opts...); err != nil {
 		return fmt.Errorf("problem body does not match components.schemas.Problem: %w\nbody: %s", err, body)
+	}
+	if p, _ := v.(map[string]any); fmt.Sprint(p["status"]) != fmt.Sprint(status) {
+		return fmt.Errorf("problem with status %v in an answer with status %d", p["status"], status)
 	}
 	return nil
 }

@@ -79,6 +79,8 @@ func TestCheckCatchesMismatches(t *testing.T) {
 		{"cancel reason set", "GET", "/v1/orders/cs_x", auth, "", "", 200, jsonCT, with(t, "cancel_reason", `"dispute_lost"`), nil, ""},
 		{"null where not nullable", "GET", "/v1/orders/cs_x", auth, "", "", 200, jsonCT, with(t, "amount_refunded", `null`), nil, "amount_refunded"},
 		{"null shipments", "GET", "/v1/orders/cs_x", auth, "", "", 200, jsonCT, with(t, "shipments", `null`), nil, "shipments"},
+		{"a time that is no RFC 3339 time", "GET", "/v1/orders/cs_x", auth, "", "", 200, jsonCT, with(t, "created_at", `"yesterday"`), nil, "created_at"},
+		{"problem status other than the answer's", "GET", "/v1/orders/cs_x", auth, "", "", 404, problemCT, `{"type":"about:blank","title":"Not Found","status":400}`, nil, "status 400"},
 		{"nullable null", "GET", "/v1/orders/cs_x", auth, "", "", 200, jsonCT, with(t, "dispute", `null`), nil, ""},
 		{"hold of the wrong shape", "GET", "/v1/orders/cs_x", auth, "", "", 200, jsonCT, with(t, "hold", `{"reasons":["whim"],"since":"2025-03-14T15:00:00Z","note":"","previous_status":"ready_to_ship"}`), nil, "hold"},
 		{"problem without title", "GET", "/v1/orders/cs_x", auth, "", "", 404, problemCT, `{"type":"about:blank","status":404}`, nil, "title"},
