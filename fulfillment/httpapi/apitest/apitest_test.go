@@ -140,3 +140,24 @@ func TestLoadLints(t *testing.T) {
 		t.Errorf("openapi.json: %v", err)
 	}
 }
+
+// BenchmarkCheckOrder is the cost the checks add to each test exchange: a
+// GET of one order.
+func BenchmarkCheckOrder(b *testing.B) {
+	spec := apitest.MustLoad(b, httpapi.OpenAPIDocument())
+	h := http.Header{"Content-Type": {"application/json"}}
+	for b.Loop() {
+		req := httptest.NewRequest("GET", "http://127.0.0.1:1/v1/orders/cs_x", nil)
+		req.Header.Set("Authorization", "Bearer tok")
+		if err := spec.Check(req, nil, 200, h, []byte(order)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoad is the cost of loading and linting the description.
+func BenchmarkLoad(b *testing.B) {
+	for b.Loop() {
+		apitest.MustLoad(b, httpapi.OpenAPIDocument())
+	}
+}
