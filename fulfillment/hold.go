@@ -67,24 +67,13 @@ const (
 )
 
 // MarshalJSON writes "" as null.
-func (r CancelReason) MarshalJSON() ([]byte, error) {
-	if r == "" {
-		return []byte("null"), nil
-	}
-	return json.Marshal(string(r))
-}
+func (r CancelReason) MarshalJSON() ([]byte, error) { return nullableJSON(string(r)) }
 
 // UnmarshalJSON reads null as "".
 func (r *CancelReason) UnmarshalJSON(b []byte) error {
-	var s *string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	*r = ""
-	if s != nil {
-		*r = CancelReason(*s)
-	}
-	return nil
+	s, err := fromNullableJSON(b)
+	*r = CancelReason(s)
+	return err
 }
 
 // final reports whether a cancellation stands whatever the checkout events
@@ -98,24 +87,30 @@ func (r CancelReason) final() bool {
 type OptionalID string
 
 // MarshalJSON writes "" as null.
-func (id OptionalID) MarshalJSON() ([]byte, error) {
-	if id == "" {
-		return []byte("null"), nil
-	}
-	return json.Marshal(string(id))
-}
+func (id OptionalID) MarshalJSON() ([]byte, error) { return nullableJSON(string(id)) }
 
 // UnmarshalJSON reads null as "".
 func (id *OptionalID) UnmarshalJSON(b []byte) error {
+	s, err := fromNullableJSON(b)
+	*id = OptionalID(s)
+	return err
+}
+
+// nullableJSON is s as a JSON string, or null when s is "".
+func nullableJSON(s string) ([]byte, error) {
+	if s == "" {
+		return []byte("null"), nil
+	}
+	return json.Marshal(s)
+}
+
+// fromNullableJSON reads a JSON string or null ("").
+func fromNullableJSON(b []byte) (string, error) {
 	var s *string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
+	if err := json.Unmarshal(b, &s); err != nil || s == nil {
+		return "", err
 	}
-	*id = ""
-	if s != nil {
-		*id = OptionalID(*s)
-	}
-	return nil
+	return *s, nil
 }
 
 // Release is what the merchant's last release let through: the amount
@@ -289,6 +284,10 @@ func checkNote(note string) error {
 	}
 	if !utf8.ValidString(note) {
 		return Errorf(CodeInvalid, "note is not valid UTF-8")
+	}
+	// Line breaks and tabs are text in a note; other controls are not.
+	if i := controlAt(strings.NewReplacer("\n", " ", "\t", " ").Replace(note)); i >= 0 {
+		return Errorf(CodeInvalid, "note: control character at byte %d: want printable text (line breaks and tabs allowed)", i)
 	}
 	return nil
 }

@@ -208,6 +208,12 @@ func TestHoldKeepsSinceAndNote(t *testing.T) {
 	if _, _, err := o.HoldByMerchant(strings.Repeat("é", MaxNoteLen+1), "alice", holdT0); Find(err, CodeInvalid) == nil {
 		t.Errorf("long note: %v, want invalid", err)
 	}
+	if _, _, err := o.HoldByMerchant("ring \x1b[31mnow", "alice", holdT0); Find(err, CodeInvalid) == nil {
+		t.Errorf("note with an escape: %v, want invalid", err)
+	}
+	if _, _, err := o.HoldByMerchant("line one\nline two\tend", "alice", holdT0); err != nil {
+		t.Errorf("note with a line break: %v", err)
+	}
 	if _, changed, err := o.HoldByMerchant("", "alice", holdT0); err != nil || changed {
 		t.Errorf("holding again without a note: changed %v, %v; want no change", changed, err)
 	}

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/httpapi"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/httpapi/apitest"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeemu/fixtures"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
@@ -127,6 +129,12 @@ type service struct {
 	done   chan error
 	stdout *syncBuffer
 	stderr *syncBuffer
+	// api holds request's exchanges to openapi.json, loaded once.
+	api struct {
+		once sync.Once
+		spec *apitest.Spec
+		err  error
+	}
 }
 
 func startService(t *testing.T, env map[string]string) *service {
@@ -202,9 +210,14 @@ func (s *service) get(t *testing.T, path string, v any) int {
 }
 
 // request sends a warehouse API request with the service's token and a
-// JSON body ("" for none), and returns the status and the body.
+// JSON body ("" for none), and returns the status and the body. Requests
+// to /v1 and their answers must match openapi.json (package apitest).
 func (s *service) request(t *testing.T, method, path, body string) (int, []byte) {
 	t.Helper()
+	s.api.once.Do(func() { s.api.spec, s.api.err = apitest.Load(httpapi.OpenAPIDocument()) })
+	if s.api.err != nil {
+		t.Fatal(s.api.err)
+	}
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -219,7 +232,7 @@ func (s *service) request(t *testing.T, method, path, body string) (int, []byte)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.api.spec.Client(t).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}

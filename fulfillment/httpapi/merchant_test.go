@@ -30,11 +30,11 @@ func TestMerchantAPIForbidsWarehouseTokens(t *testing.T) {
 	paths := []string{"/v1/orders/cs_forbid/hold", "/v1/orders/cs_forbid/release", "/v1/orders/cs_forbid/cancel",
 		"/v1/checkout/sessions/cs_forbid/fulfill"}
 	for _, p := range paths {
-		r := call(t, "POST", api.url+p, whToken, "")
+		r := api.call(t, "POST", api.url+p, whToken, "")
 		if r.status != 403 || !strings.Contains(r.problem(t).Detail, "admin token") {
 			t.Errorf("POST %s with a warehouse token: HTTP %d %s, want 403", p, r.status, r.body)
 		}
-		if r := call(t, "POST", api.url+p, "", ""); r.status != 401 {
+		if r := api.call(t, "POST", api.url+p, "", ""); r.status != 401 {
 			t.Errorf("POST %s without a token: HTTP %d, want 401", p, r.status)
 		}
 	}
@@ -45,14 +45,14 @@ func TestMerchantAPIForbidsWarehouseTokens(t *testing.T) {
 		t.Errorf("forbidden requests changed the order: %s %+v (%v)", o.Status, o.Hold, err)
 	}
 
-	if r := call(t, "GET", api.url+"/v1/orders", merchantToken, ""); r.status != 200 {
+	if r := api.call(t, "GET", api.url+"/v1/orders", merchantToken, ""); r.status != 200 {
 		t.Errorf("list with an admin token: HTTP %d %s", r.status, r.body)
 	}
-	r := call(t, "POST", api.url+"/v1/orders/cs_forbid/acknowledge", merchantToken, "")
+	r := api.call(t, "POST", api.url+"/v1/orders/cs_forbid/acknowledge", merchantToken, "")
 	if o := r.order(t); r.status != 200 || o.Acknowledgement == nil || o.Acknowledgement.By != "merchant" {
 		t.Errorf("acknowledge with an admin token: HTTP %d %s", r.status, r.body)
 	}
-	r = call(t, "POST", api.url+"/v1/orders/cs_forbid/shipments", merchantToken, `{"carrier":"UPS","tracking_number":"1ZADMIN"}`)
+	r = api.call(t, "POST", api.url+"/v1/orders/cs_forbid/shipments", merchantToken, `{"carrier":"UPS","tracking_number":"1ZADMIN"}`)
 	if o := r.order(t); r.status != 201 || len(o.Shipments) != 1 || o.Shipments[0].CreatedBy != "merchant" {
 		t.Errorf("shipment with an admin token: HTTP %d %s", r.status, r.body)
 	}
@@ -69,13 +69,13 @@ func TestMerchantHoldReleaseCancel(t *testing.T) {
 	okShip := `{"carrier":"UPS","tracking_number":"1Z1"}`
 	feedHas := func(step string, want fulfillment.Status) {
 		t.Helper()
-		r := call(t, "GET", api.url+"/v1/orders?status="+string(want), whToken, "")
+		r := api.call(t, "GET", api.url+"/v1/orders?status="+string(want), whToken, "")
 		if r.status != 200 || !strings.Contains(string(r.body), seeded.ID) {
 			t.Errorf("%s: the feed's %s orders lack the order: %s", step, want, r.body)
 		}
 	}
 
-	r := call(t, "POST", url("hold"), merchantToken, `{"note":"  address to check with the buyer  "}`)
+	r := api.call(t, "POST", url("hold"), merchantToken, `{"note":"  address to check with the buyer  "}`)
 	o := r.order(t)
 	if r.status != 200 || o.Status != fulfillment.StatusOnHold || o.Hold == nil || !slices.Equal(o.Hold.Reasons, []fulfillment.HoldReason{fulfillment.HoldMerchant}) ||
 		o.Hold.Note != "address to check with the buyer" || o.Hold.PreviousStatus != fulfillment.StatusReadyToShip || o.Hold.Since.IsZero() {
@@ -83,38 +83,38 @@ func TestMerchantHoldReleaseCancel(t *testing.T) {
 	}
 	feedHas("hold", fulfillment.StatusOnHold)
 	for _, action := range []string{"acknowledge", "shipments"} {
-		r := call(t, "POST", url(action), whToken, okShip)
+		r := api.call(t, "POST", url(action), whToken, okShip)
 		if action == "acknowledge" {
-			r = call(t, "POST", url(action), whToken, "")
+			r = api.call(t, "POST", url(action), whToken, "")
 		}
 		if r.status != 409 || !strings.Contains(r.problem(t).Detail, "on_hold") {
 			t.Errorf("%s of a held order: HTTP %d %s, want 409", action, r.status, r.body)
 		}
 	}
 	// The same hold again changes nothing.
-	if r := call(t, "POST", url("hold"), merchantToken, `{}`); r.status != 200 || !r.order(t).UpdatedAt.Equal(o.UpdatedAt) {
+	if r := api.call(t, "POST", url("hold"), merchantToken, `{}`); r.status != 200 || !r.order(t).UpdatedAt.Equal(o.UpdatedAt) {
 		t.Errorf("hold again: HTTP %d %s", r.status, r.body)
 	}
 
-	r = call(t, "POST", url("release"), merchantToken, "")
+	r = api.call(t, "POST", url("release"), merchantToken, "")
 	if o := r.order(t); r.status != 200 || o.Status != fulfillment.StatusReadyToShip || o.Hold != nil {
 		t.Fatalf("release: HTTP %d %s", r.status, r.body)
 	}
 	feedHas("release", fulfillment.StatusReadyToShip)
-	if r := call(t, "POST", url("release"), merchantToken, "{}"); r.status != 409 || !strings.Contains(r.problem(t).Detail, "not on hold") {
+	if r := api.call(t, "POST", url("release"), merchantToken, "{}"); r.status != 409 || !strings.Contains(r.problem(t).Detail, "not on hold") {
 		t.Errorf("release of an order not on hold: HTTP %d %s, want 409", r.status, r.body)
 	}
 
 	// Held again from in_fulfillment: a release returns it there.
-	if r := call(t, "POST", url("acknowledge"), whToken, ""); r.status != 200 {
+	if r := api.call(t, "POST", url("acknowledge"), whToken, ""); r.status != 200 {
 		t.Fatalf("acknowledge: HTTP %d %s", r.status, r.body)
 	}
-	r = call(t, "POST", url("hold"), merchantToken, "")
+	r = api.call(t, "POST", url("hold"), merchantToken, "")
 	if o := r.order(t); r.status != 200 || o.Hold == nil || o.Hold.PreviousStatus != fulfillment.StatusInFulfillment || o.Hold.Note != "" {
 		t.Fatalf("hold of an acknowledged order: HTTP %d %s", r.status, r.body)
 	}
 
-	r = call(t, "POST", url("cancel"), merchantToken, `{"note":"buyer called: wrong size"}`)
+	r = api.call(t, "POST", url("cancel"), merchantToken, `{"note":"buyer called: wrong size"}`)
 	o = r.order(t)
 	if r.status != 200 || o.Status != fulfillment.StatusCanceled || o.CancelReason != fulfillment.CancelMerchant ||
 		o.CancelNote != "buyer called: wrong size" || o.Hold != nil {
@@ -124,7 +124,7 @@ func TestMerchantHoldReleaseCancel(t *testing.T) {
 		t.Errorf("cancel: the JSON lacks cancel_reason merchant: %s", r.body)
 	}
 	feedHas("cancel", fulfillment.StatusCanceled)
-	if r := call(t, "POST", url("cancel"), merchantToken, ""); r.status != 200 || !r.order(t).UpdatedAt.Equal(o.UpdatedAt) {
+	if r := api.call(t, "POST", url("cancel"), merchantToken, ""); r.status != 200 || !r.order(t).UpdatedAt.Equal(o.UpdatedAt) {
 		t.Errorf("cancel again: HTTP %d %s, want 200 unchanged", r.status, r.body)
 	}
 	for _, tt := range []struct{ action, token, body, detail string }{
@@ -132,7 +132,7 @@ func TestMerchantHoldReleaseCancel(t *testing.T) {
 		{"hold", merchantToken, "", "only an order that has not shipped can be held"},
 		{"release", merchantToken, "", "not on hold"},
 	} {
-		if r := call(t, "POST", url(tt.action), tt.token, tt.body); r.status != 409 || !strings.Contains(r.problem(t).Detail, tt.detail) {
+		if r := api.call(t, "POST", url(tt.action), tt.token, tt.body); r.status != 409 || !strings.Contains(r.problem(t).Detail, tt.detail) {
 			t.Errorf("%s of a canceled order: HTTP %d %s, want 409 mentioning %q", tt.action, r.status, r.body, tt.detail)
 		}
 	}
@@ -146,10 +146,10 @@ func TestMerchantAPIErrors(t *testing.T) {
 	api.seed(t, "cs_ready", fulfillment.StatusReadyToShip, 0)
 	api.seed(t, "cs_part", fulfillment.StatusReadyToShip, 1)
 	api.seed(t, "cs_all", fulfillment.StatusReadyToShip, 2)
-	if r := call(t, "POST", api.url+"/v1/orders/cs_part/shipments", whToken, `{"carrier":"UPS","tracking_number":"1","line_items":[{"id":"li_cs_part_a","quantity":1}]}`); r.status != 201 {
+	if r := api.call(t, "POST", api.url+"/v1/orders/cs_part/shipments", whToken, `{"carrier":"UPS","tracking_number":"1","line_items":[{"id":"li_cs_part_a","quantity":1}]}`); r.status != 201 {
 		t.Fatalf("partial shipment: HTTP %d %s", r.status, r.body)
 	}
-	if r := call(t, "POST", api.url+"/v1/orders/cs_all/shipments", whToken, `{"carrier":"UPS","tracking_number":"2"}`); r.status != 201 {
+	if r := api.call(t, "POST", api.url+"/v1/orders/cs_all/shipments", whToken, `{"carrier":"UPS","tracking_number":"2"}`); r.status != 201 {
 		t.Fatalf("full shipment: HTTP %d %s", r.status, r.body)
 	}
 	u := func(id, action string) string { return api.url + "/v1/orders/" + id + "/" + action }
@@ -177,7 +177,7 @@ func TestMerchantAPIErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := call(t, "POST", tt.url, merchantToken, tt.body)
+			r := api.call(t, "POST", tt.url, merchantToken, tt.body)
 			if r.status != tt.status {
 				t.Fatalf("HTTP %d, want %d: %s", r.status, tt.status, r.body)
 			}
@@ -231,7 +231,7 @@ func TestSuccessPageFulfil(t *testing.T) {
 	t.Parallel()
 	api, emu := newFulfilAPI(t, stripeemu.Options{}, 0)
 	fulfil := func(id string) whResponse {
-		return call(t, "POST", api.url+"/v1/checkout/sessions/"+id+"/fulfill", merchantToken, "")
+		return api.call(t, "POST", api.url+"/v1/checkout/sessions/"+id+"/fulfill", merchantToken, "")
 	}
 	for _, tt := range []struct {
 		session string
@@ -303,7 +303,7 @@ func TestSuccessPageFulfilUnavailable(t *testing.T) {
 		if tt.status != 0 {
 			emu.FailNext(1, tt.status)
 		}
-		r := call(t, "POST", tt.api.url+"/v1/checkout/sessions/cs_test_crosssell/fulfill", merchantToken, "")
+		r := tt.api.call(t, "POST", tt.api.url+"/v1/checkout/sessions/cs_test_crosssell/fulfill", merchantToken, "")
 		if r.status != 503 || r.header.Get("Retry-After") == "" {
 			t.Errorf("%s: HTTP %d (Retry-After %q) %s, want 503 with Retry-After", tt.name, r.status, r.header.Get("Retry-After"), r.body)
 		} else if secs, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || secs < 1 {

@@ -10,6 +10,10 @@ import (
 //go:embed openapi.json
 var openAPIDoc string
 
+// OpenAPIDocument is openapi.json as GET /v1/openapi.json serves it, for
+// the tests that hold the service to it (package apitest).
+func OpenAPIDocument() []byte { return []byte(openAPIDoc) }
+
 // openAPI serves openapi.json; it needs no token, so that tools can
 // fetch it.
 func openAPI() http.Handler {

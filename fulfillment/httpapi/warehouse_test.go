@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/httpapi/apitest"
 	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/store"
 )
@@ -32,8 +34,9 @@ const (
 
 // whAPI is the real routes over a real SQLite file, served by httptest.
 type whAPI struct {
-	url string
-	db  *store.DB
+	url  string
+	db   *store.DB
+	spec *apitest.Spec // every exchange is held to openapi.json
 
 	mu      sync.Mutex
 	refused map[string]int // refusals by reason
@@ -81,7 +84,7 @@ func newAPIServer(t *testing.T, sessions func(*store.DB) SessionFulfiller, timeo
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	a.url = srv.URL
+	a.url, a.spec = srv.URL, apitest.MustLoad(t, OpenAPIDocument())
 	return a
 }
 
@@ -145,8 +148,9 @@ func (r whResponse) problem(t *testing.T) Problem {
 	return p
 }
 
-// call makes a request with a bearer token ("" for none).
-func call(t *testing.T, method, url, token, body string) whResponse {
+// call makes a request with a bearer token ("" for none); the request and
+// its answer must match openapi.json.
+func (a *whAPI) call(t *testing.T, method, url, token, body string) whResponse {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -162,7 +166,7 @@ func call(t *testing.T, method, url, token, body string) whResponse {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := a.spec.Client(t).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
@@ -231,7 +235,7 @@ func TestWarehouseAPIErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := call(t, tt.method, tt.url, tt.token, tt.body)
+			r := api.call(t, tt.method, tt.url, tt.token, tt.body)
 			if r.status != tt.status {
 				t.Fatalf("HTTP %d, want %d: %s", r.status, tt.status, r.body)
 			}
@@ -263,7 +267,7 @@ func TestWarehouseAPIFlow(t *testing.T) {
 	var page OrderList
 	list := func(query string) OrderList {
 		t.Helper()
-		r := call(t, "GET", api.url+"/v1/orders"+query, whToken, "")
+		r := api.call(t, "GET", api.url+"/v1/orders"+query, whToken, "")
 		if r.status != 200 {
 			t.Fatalf("list %s: HTTP %d %s", query, r.status, r.body)
 		}
@@ -274,7 +278,7 @@ func TestWarehouseAPIFlow(t *testing.T) {
 		return p
 	}
 	page = list("")
-	if len(page.Orders) != 2 || page.NextCursor == "" || !strings.Contains(string(call(t, "GET", api.url+"/v1/orders", whToken, "").body), `"shipments":[]`) {
+	if len(page.Orders) != 2 || page.NextCursor == "" || !strings.Contains(string(api.call(t, "GET", api.url+"/v1/orders", whToken, "").body), `"shipments":[]`) {
 		t.Fatalf("first page: %d orders, cursor %q", len(page.Orders), page.NextCursor)
 	}
 	cursor := page.NextCursor
@@ -283,12 +287,12 @@ func TestWarehouseAPIFlow(t *testing.T) {
 	}
 
 	// Acknowledge by session id; again by the other warehouse: idempotent.
-	r := call(t, "POST", api.url+"/v1/orders/cs_flow/acknowledge", whToken, "")
+	r := api.call(t, "POST", api.url+"/v1/orders/cs_flow/acknowledge", whToken, "")
 	o := r.order(t)
 	if r.status != 200 || o.Status != fulfillment.StatusInFulfillment || o.Acknowledgement == nil || o.Acknowledgement.By != "wms" {
 		t.Fatalf("acknowledge: HTTP %d %s", r.status, r.body)
 	}
-	r = call(t, "POST", api.url+"/v1/orders/"+seeded.ID+"/acknowledge", wh2Token, "{}")
+	r = api.call(t, "POST", api.url+"/v1/orders/"+seeded.ID+"/acknowledge", wh2Token, "{}")
 	if again := r.order(t); r.status != 200 || again.Acknowledgement.By != "wms" || !again.UpdatedAt.Equal(o.UpdatedAt) {
 		t.Errorf("second acknowledge: HTTP %d %s", r.status, r.body)
 	}
@@ -301,7 +305,7 @@ func TestWarehouseAPIFlow(t *testing.T) {
 	// Part of it: 2 of li_b, 1 of li_c.
 	partial := `{"carrier":"UPS","tracking_number":"1Z999AA10123456784","tracking_url":"https://www.ups.com/track?tracknum=1Z999AA10123456784",
 		"line_items":[{"id":"li_cs_flow_b","quantity":2},{"id":"li_cs_flow_c","quantity":1}]}`
-	r = call(t, "POST", api.url+"/v1/orders/cs_flow/shipments", whToken, partial)
+	r = api.call(t, "POST", api.url+"/v1/orders/cs_flow/shipments", whToken, partial)
 	o = r.order(t)
 	if r.status != 201 || o.Status != fulfillment.StatusPartiallyShipped || len(o.Shipments) != 1 || r.header.Get("Location") != "/v1/orders/"+seeded.ID {
 		t.Fatalf("partial shipment: HTTP %d (Location %q) %s", r.status, r.header.Get("Location"), r.body)
@@ -312,7 +316,7 @@ func TestWarehouseAPIFlow(t *testing.T) {
 		t.Errorf("shipment %+v", s)
 	}
 	// The same parcel again (a retry, even by another token): 200, no second shipment, no change.
-	r = call(t, "POST", api.url+"/v1/orders/cs_flow/shipments", wh2Token, partial)
+	r = api.call(t, "POST", api.url+"/v1/orders/cs_flow/shipments", wh2Token, partial)
 	if again := r.order(t); r.status != 200 || len(again.Shipments) != 1 || again.Status != fulfillment.StatusPartiallyShipped {
 		t.Errorf("same tracking number again: HTTP %d %s", r.status, r.body)
 	}
@@ -323,7 +327,7 @@ func TestWarehouseAPIFlow(t *testing.T) {
 	cursor = p.NextCursor
 
 	// The rest, by the second warehouse, without line_items.
-	r = call(t, "POST", api.url+"/v1/orders/"+seeded.ID+"/shipments", wh2Token, `{"carrier":"DHL","tracking_number":"JD014600006281230701"}`)
+	r = api.call(t, "POST", api.url+"/v1/orders/"+seeded.ID+"/shipments", wh2Token, `{"carrier":"DHL","tracking_number":"JD014600006281230701"}`)
 	o = r.order(t)
 	if r.status != 201 || o.Status != fulfillment.StatusShipped || len(o.Shipments) != 2 {
 		t.Fatalf("the rest: HTTP %d %s", r.status, r.body)
@@ -331,13 +335,13 @@ func TestWarehouseAPIFlow(t *testing.T) {
 	if rest := o.Shipments[1]; rest.CreatedBy != "wms2" || fmt.Sprint(rest.Lines) != "[{li_cs_flow_a 1} {li_cs_flow_c 2}]" {
 		t.Errorf("second shipment %+v", rest)
 	}
-	r = call(t, "POST", api.url+"/v1/orders/cs_flow/shipments", whToken, `{"carrier":"DHL","tracking_number":"another"}`)
+	r = api.call(t, "POST", api.url+"/v1/orders/cs_flow/shipments", whToken, `{"carrier":"DHL","tracking_number":"another"}`)
 	if r.status != 409 || !strings.Contains(r.problem(t).Detail, "shipped in full") {
 		t.Errorf("a new parcel for a shipped order: HTTP %d %s", r.status, r.body)
 	}
 
 	// GET shows it all; the feed has it after the cursor, and by status.
-	r = call(t, "GET", api.url+"/v1/orders/"+seeded.ID, whToken, "")
+	r = api.call(t, "GET", api.url+"/v1/orders/"+seeded.ID, whToken, "")
 	if got := r.order(t); r.status != 200 || got.Status != fulfillment.StatusShipped || len(got.Shipments) != 2 ||
 		got.Acknowledgement.By != "wms" || len(got.LineItems) != 3 {
 		t.Errorf("GET after shipping: HTTP %d %s", r.status, r.body)
@@ -381,14 +385,14 @@ func TestFeedOverHTTPMissesNothingWhileWriting(t *testing.T) {
 			api.seed(t, session, fulfillment.StatusReadyToShip, i)
 			if i%2 == 1 { // move an earlier order on: it jumps to the end of the feed
 				prev := fmt.Sprintf("cs_conc_%03d", max(0, i-1-i%5))
-				if r := call(t, "POST", api.url+"/v1/orders/"+prev+"/acknowledge", whToken, ""); r.status != 200 {
+				if r := api.call(t, "POST", api.url+"/v1/orders/"+prev+"/acknowledge", whToken, ""); r.status != 200 {
 					t.Errorf("acknowledge %s: HTTP %d", prev, r.status)
 				}
 			}
 			if i%3 == 2 {
 				prev := fmt.Sprintf("cs_conc_%03d", i-2)
 				body := fmt.Sprintf(`{"carrier":"UPS","tracking_number":"T%d","line_items":[{"id":"li_%s_c","quantity":1}]}`, i, prev)
-				if r := call(t, "POST", api.url+"/v1/orders/"+prev+"/shipments", wh2Token, body); r.status != 201 {
+				if r := api.call(t, "POST", api.url+"/v1/orders/"+prev+"/shipments", wh2Token, body); r.status != 201 {
 					t.Errorf("ship %s: HTTP %d %s", prev, r.status, r.body)
 				}
 			}
@@ -406,7 +410,7 @@ func TestFeedOverHTTPMissesNothingWhileWriting(t *testing.T) {
 			finished = true
 		default:
 		}
-		r := call(t, "GET", api.url+"/v1/orders?limit=3&after="+cursor, whToken, "")
+		r := api.call(t, "GET", api.url+"/v1/orders?limit=3&after="+cursor, whToken, "")
 		var page OrderList
 		if err := json.Unmarshal(r.body, &page); r.status != 200 || err != nil {
 			t.Fatalf("HTTP %d %s", r.status, r.body)
@@ -455,7 +459,10 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 		Paths      map[string]map[string]json.RawMessage `json:"paths"`
 		Components struct {
 			Schemas map[string]struct {
-				Properties map[string]json.RawMessage `json:"properties"`
+				Properties map[string]struct {
+					Enum []any `json:"enum"`
+				} `json:"properties"`
+				Enum []any `json:"enum"`
 			} `json:"schemas"`
 		} `json:"components"`
 	}
@@ -465,6 +472,38 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 	if !strings.HasPrefix(doc.OpenAPI, "3.1.") {
 		t.Errorf("openapi %q, want 3.1.x", doc.OpenAPI)
 	}
+	// Every status, hold reason and cancel reason, and nothing else.
+	for _, e := range []struct {
+		name  string
+		doc   []any
+		known []string
+		valid func(string) bool
+	}{
+		{"Status", doc.Components.Schemas["Status"].Enum, []string{
+			string(fulfillment.StatusAwaitingPayment), string(fulfillment.StatusReadyToShip), string(fulfillment.StatusOnHold), string(fulfillment.StatusCanceled),
+			string(fulfillment.StatusInFulfillment), string(fulfillment.StatusPartiallyShipped), string(fulfillment.StatusShipped),
+		}, func(s string) bool { return fulfillment.Status(s).Valid() }},
+		{"HoldReason", doc.Components.Schemas["HoldReason"].Enum, []string{
+			string(fulfillment.HoldRefundPartial), string(fulfillment.HoldDispute), string(fulfillment.HoldFraudWarning), string(fulfillment.HoldMerchant),
+		}, nil},
+		{"Order.cancel_reason", doc.Components.Schemas["Order"].Properties["cancel_reason"].Enum, []string{
+			string(fulfillment.CancelPaymentFailed), string(fulfillment.CancelRefunded), string(fulfillment.CancelDisputeLost), string(fulfillment.CancelMerchant), "<nil>",
+		}, nil},
+	} {
+		var got []string
+		for _, v := range e.doc {
+			got = append(got, fmt.Sprint(v))
+			if e.valid != nil && !e.valid(fmt.Sprint(v)) {
+				t.Errorf("openapi.json: %s lists %v, which the domain does not know", e.name, v)
+			}
+		}
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(e.known))
+		if !slices.Equal(got, want) {
+			t.Errorf("openapi.json: %s enum %v, want %v", e.name, got, want)
+		}
+	}
+
 	api := newWarehouseAPI(t)
 	mux := newMux(Deps{Log: slog.New(slog.DiscardHandler), API: &API{Orders: api.db, Now: time.Now}})
 
@@ -493,7 +532,7 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 	}
 
 	// Served without a token, as embedded.
-	r := call(t, "GET", api.url+"/v1/openapi.json", "", "")
+	r := api.call(t, "GET", api.url+"/v1/openapi.json", "", "")
 	if r.status != 200 || string(r.body) != openAPIDoc || r.header.Get("Content-Type") != "application/json" {
 		t.Errorf("GET /v1/openapi.json: HTTP %d, %d bytes", r.status, len(r.body))
 	}
@@ -517,6 +556,9 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 		"Acknowledgement": obj["acknowledgement"].(map[string]any),
 		"Shipment":        first(obj["shipments"]),
 		"ShipmentLine":    first(first(obj["shipments"])["line_items"]),
+		"Hold":            obj["hold"].(map[string]any),
+		"Dispute":         obj["dispute"].(map[string]any),
+		"FraudWarning":    obj["fraud_warning"].(map[string]any),
 	} {
 		props := doc.Components.Schemas[schema].Properties
 		for k := range value {
