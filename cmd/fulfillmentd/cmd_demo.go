@@ -187,6 +187,8 @@ and the merchant API (admin token):
   curl -s -X POST -H 'Authorization: Bearer %[3]s' '%[1]s/v1/orders/cs_test_quantity/hold' -d '{"note":"check the address"}'
   curl -s -X POST -H 'Authorization: Bearer %[3]s' '%[1]s/v1/orders/cs_test_camera_only/release'
   curl -s -X POST -H 'Authorization: Bearer %[3]s' '%[1]s/v1/checkout/sessions/cs_test_bulk/fulfill'
+or open the operator console in a browser and sign in with the admin token %[3]s:
+  %[1]s/console/
 `, base, token, adminToken)
 	if *exit {
 		stopRun()

@@ -442,7 +442,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
-	for _, want := range []string{"duplicate", "→ 400", "★", "cs_test_crosssell", "cs_test_bulk", "ready_to_ship", "curl -s -H 'Authorization: Bearer",
+	for _, want := range []string{"duplicate", "→ 400", "★", "cs_test_crosssell", "cs_test_bulk", "ready_to_ship", "curl -s -H 'Authorization: Bearer", "/console/",
 		"cross-sells report", "prod_camera → prod_lens_cloth", "66.7%",
 		// Money after checkout (issue 12): refunded → canceled, disputed → on hold, the merchant's release.
 		"cs_test_digital      canceled  refunded        USD 20.52", "cs_test_camera_only  on_hold   dispute", "dispute needs_response",
