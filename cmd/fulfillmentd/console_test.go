@@ -222,11 +222,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	shot("overview")
 
 	// 320 px wide: nothing wider than the screen.
-	do("320 px", chromedp.EmulateViewport(320, 640), chromedp.Navigate(url+"orders/"+cross), chromedp.WaitVisible(chromedp.ID("lines")))
-	width, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`))
-	if err != nil || width > 320 {
-		t.Errorf("the order page is %d px wide at 320 px (%v)", width, err)
+	do("320 px", chromedp.EmulateViewport(320, 640))
+	for _, page := range []struct{ path, ready string }{{"orders/" + cross, "lines"}, {"overview", "pipe"}, {"dead-letters", "main"}, {"", "q"}} {
+		do("320 px "+page.path, chromedp.Navigate(url+page.path), chromedp.WaitVisible(chromedp.ID(page.ready)))
+		width, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`))
+		if err != nil || width > 320 {
+			t.Errorf("/console/%s is %d px wide at 320 px (%v)", page.path, width, err)
+		}
 	}
+	shot("orders-320")
 
 	do("sign out", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(".signout button")),
 		chromedp.Click(chromedp.CSS(".signout button")), chromedp.WaitVisible(chromedp.ID("token")))
