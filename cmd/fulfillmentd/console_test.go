@@ -265,34 +265,7 @@ func TestConsoleThroughRun(t *testing.T) {
 	svc.token = e2eToken
 	waitOrder(t, svc, "cs_test_crosssell", fulfillment.StatusReadyToShip)
 
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar}
-	get := func(path string) string {
-		t.Helper()
-		resp, err := client.Get(svc.url + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s: %d\n%s", path, resp.StatusCode, b)
-		}
-		return string(b)
-	}
-	page := get("/console/sign-in")
-	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
-	if csrf == nil {
-		t.Fatalf("no CSRF token:\n%s", page)
-	}
-	resp, err := client.PostForm(svc.url+"/console/sign-in", neturl.Values{"csrf": {csrf[1]}, "token": {consoleAdmin}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/console/" {
-		t.Fatalf("sign in: %d at %s", resp.StatusCode, resp.Request.URL)
-	}
+	get, _ := consoleClient(t, svc)
 	for path, wants := range map[string][]string{
 		"/console/overview":                     {"of 100 (STRIPE_MAX_RPS)", "periodic reconcile is off", "0 waiting"},
 		"/console/cross-sells?since=all":        {"prod_camera → prod_lens_cloth", "100.0%"},
@@ -306,4 +279,49 @@ func TestConsoleThroughRun(t *testing.T) {
 			}
 		}
 	}
+}
+
+// consoleClient signs in to svc's console with consoleAdmin and returns
+// how to GET a page (200 expected) and POST a form with the session's
+// CSRF token (the page it leads to).
+func consoleClient(t *testing.T, svc *service) (get func(path string) string, post func(path string, form neturl.Values) string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	csrfField := regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	csrf := ""
+	read := func(what string, resp *http.Response, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d\n%s", what, resp.StatusCode, b)
+		}
+		if m := csrfField.FindSubmatch(b); m != nil {
+			csrf = string(m[1])
+		}
+		return string(b)
+	}
+	get = func(path string) string {
+		t.Helper()
+		resp, err := client.Get(svc.url + path)
+		return read("GET "+path, resp, err)
+	}
+	post = func(path string, form neturl.Values) string {
+		t.Helper()
+		if form == nil {
+			form = neturl.Values{}
+		}
+		form.Set("csrf", csrf)
+		resp, err := client.PostForm(svc.url+path, form)
+		return read("POST "+path, resp, err)
+	}
+	get("/console/sign-in")
+	if page := post("/console/sign-in", neturl.Values{"token": {consoleAdmin}}); !strings.Contains(page, "Sign out") {
+		t.Fatalf("sign in:\n%s", page)
+	}
+	return get, post
 }
