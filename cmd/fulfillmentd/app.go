@@ -124,7 +124,11 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	if err := broker.SetupFeed(ctx, a.js, broker.FeedConfig{Replicas: cfg.NATSReplicas}); err != nil {
 		return nil, fmt.Errorf("set up push feed: %w", err)
 	}
-	a.relay = &broker.Relay{JS: a.js, Outbox: a.db, Wake: a.db.OutboxWritten(), Log: log}
+	relayWake, err := a.startWarehouseHooks(ctx, cfg.WarehouseHooks, a.db.OutboxWritten())
+	if err != nil {
+		return nil, fmt.Errorf("warehouse webhooks: %w", err)
+	}
+	a.relay = &broker.Relay{JS: a.js, Outbox: a.db, Wake: relayWake, Log: log}
 	a.stripe = cfg.stripeClient(log, a.metrics)
 	proc := &fulfillment.Processor{Stripe: a.stripe, Orders: a.db, CrossSells: cfg.CrossSells, Log: log}
 	key, err := a.db.SigningKey(ctx)
