@@ -159,9 +159,13 @@ type Delivery struct {
 	DoneAt    time.Time // delivered, failed or superseded at
 }
 
-// DeliverySchedule is the wait after each failed attempt, Standard
-// Webhooks' (Svix's) schedule: the attempt after the last wait is the last.
-var DeliverySchedule = []time.Duration{
+// Schedule is the wait after each failed attempt of a delivery: after
+// the last wait comes the last attempt.
+type Schedule []time.Duration
+
+// DeliverySchedule is Standard Webhooks' (Svix's) schedule: 8 attempts
+// over about 27 h 35 min.
+var DeliverySchedule = Schedule{
 	5 * time.Second, 5 * time.Minute, 30 * time.Minute,
 	2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
 }
@@ -169,17 +173,17 @@ var DeliverySchedule = []time.Duration{
 // DeliveryJitter is the spread of each wait: ±20%.
 const DeliveryJitter = 0.2
 
-// NextAttempt is the wait after the attempts-th failed attempt in a row
+// Next is the wait after the attempts-th failed attempt in a row
 // (1-based) with r in [0, 1) spreading it by ±DeliveryJitter, or false when
 // the schedule is over and the delivery fails.
-func NextAttempt(attempts int, r float64) (time.Duration, bool) {
+func (s Schedule) Next(attempts int, r float64) (time.Duration, bool) {
 	if attempts < 1 {
 		attempts = 1
 	}
-	if attempts > len(DeliverySchedule) {
+	if attempts > len(s) {
 		return 0, false
 	}
-	d := DeliverySchedule[attempts-1]
+	d := s[attempts-1]
 	return time.Duration(float64(d) * (1 - DeliveryJitter + 2*DeliveryJitter*r)), true
 }
 
@@ -214,14 +218,18 @@ type DeliveryAttempt struct {
 	Retry time.Time
 }
 
-// Outcome folds a failed attempt into the schedule: the attempt after d's
-// attempts so far, at, with r spreading the wait.
-func (d Delivery) Outcome(at time.Time, sendErr error, r float64) DeliveryAttempt {
+// Outcome is the attempt of d after its attempts so far, at, that ended
+// with sendErr (nil: a 2xx), on schedule s (nil: DeliverySchedule) with r
+// spreading the wait.
+func (d Delivery) Outcome(s Schedule, at time.Time, sendErr error, r float64) DeliveryAttempt {
 	if sendErr == nil {
 		return DeliveryAttempt{At: at, Delivered: true}
 	}
+	if s == nil {
+		s = DeliverySchedule
+	}
 	a := DeliveryAttempt{At: at, Error: sendErr.Error()}
-	if wait, ok := NextAttempt(d.Attempts+1, r); ok {
+	if wait, ok := s.Next(d.Attempts+1, r); ok {
 		a.Retry = at.Add(wait)
 	}
 	return a

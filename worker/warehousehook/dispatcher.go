@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -87,11 +88,14 @@ type Dispatcher struct {
 	// Retention is how long delivered and superseded deliveries are kept;
 	// 0 → DefaultRetention, negative keeps them.
 	Retention time.Duration
-	Client    *http.Client // nil: one with Timeout that follows no redirects
-	Observe   func(Result) // nil: none
-	Log       *slog.Logger
-	Now       func() time.Time
-	Rand      func() float64 // jitter of the schedule; nil → math/rand/v2
+	// Schedule is the waits between attempts; nil →
+	// fulfillment.DeliverySchedule.
+	Schedule fulfillment.Schedule
+	Client   *http.Client // nil: one with Timeout that follows no redirects
+	Observe  func(Result) // nil: none
+	Log      *slog.Logger
+	Now      func() time.Time
+	Rand     func() float64 // jitter of the schedule; nil → math/rand/v2
 }
 
 // Run dispatches until ctx ends, waits for the requests in flight to stop,
@@ -116,7 +120,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	for i, e := range d.Endpoints {
 		wakes[i] = make(chan struct{}, 1)
 		s := &sender{d: d, e: e, client: client, log: log.With("endpoint", e.Name), wake: wakes[i],
-			busy: make(map[string]bool), inFlight: make(map[int64]bool)}
+			busy: make(map[string]bool)}
 		wg.Add(1)
 		go func() { defer wg.Done(); s.run(ctx) }()
 	}
@@ -187,9 +191,8 @@ type sender struct {
 	log    *slog.Logger
 	wake   chan struct{}
 
-	mu       sync.Mutex
-	busy     map[string]bool // orders with a delivery in flight
-	inFlight map[int64]bool  // deliveries in flight
+	mu   sync.Mutex
+	busy map[string]bool // orders with a delivery in flight
 }
 
 func (s *sender) run(ctx context.Context) {
@@ -204,6 +207,11 @@ func (s *sender) run(ctx context.Context) {
 		},
 	}.Run(ctx, func(ctx context.Context) error {
 		for {
+			// What is in flight before the read: a delivery that ends
+			// during the read may be read as still pending.
+			s.mu.Lock()
+			before := maps.Clone(s.busy)
+			s.mu.Unlock()
 			due, err := s.d.Store.DueDeliveries(ctx, s.e.Name, s.d.now(), batch)
 			if err != nil {
 				return err
@@ -211,7 +219,7 @@ func (s *sender) run(ctx context.Context) {
 			started := 0
 			for _, dl := range due {
 				s.mu.Lock()
-				skip := s.inFlight[dl.ID] || s.busy[dl.OrderID]
+				skip := before[dl.OrderID] || s.busy[dl.OrderID]
 				s.mu.Unlock()
 				if skip {
 					continue
@@ -222,7 +230,7 @@ func (s *sender) run(ctx context.Context) {
 					return nil
 				}
 				s.mu.Lock()
-				s.inFlight[dl.ID], s.busy[dl.OrderID] = true, true
+				s.busy[dl.OrderID] = true
 				s.mu.Unlock()
 				started++
 				wg.Add(1)
@@ -230,7 +238,6 @@ func (s *sender) run(ctx context.Context) {
 					defer wg.Done()
 					s.deliver(ctx, dl)
 					s.mu.Lock()
-					delete(s.inFlight, dl.ID)
 					delete(s.busy, dl.OrderID)
 					s.mu.Unlock()
 					<-slots
@@ -253,7 +260,7 @@ func (s *sender) deliver(ctx context.Context, dl fulfillment.Delivery) {
 		return
 	}
 	end := s.d.now()
-	a := dl.Outcome(end, err, s.d.rand())
+	a := dl.Outcome(s.d.Schedule, end, err, s.d.rand())
 	res := Result{Endpoint: s.e.Name, Duration: end.Sub(start)}
 	switch {
 	case a.Delivered:
