@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
+	"github.com/fulfillmentd/fulfillmentd/fulfillment/stripeevent"
 	"github.com/fulfillmentd/fulfillmentd/store"
 	"github.com/fulfillmentd/fulfillmentd/worker/warehousehook"
 )
@@ -377,5 +380,161 @@ func TestWarehouseWebhookSupersede(t *testing.T) {
 	}
 	if n := r.requests.Load(); n != 2 {
 		t.Errorf("%d requests, want the refused older change and the newer one", n)
+	}
+}
+
+// TestWarehouseWebhooksEndToEnd follows one order through serve (run):
+// Stripe's event, the warehouse's acknowledgement and shipment; each
+// change reaches the endpoints whose filter takes it, as Standard Webhooks
+// with the order as GET /v1/orders/{id} returns it; deliveries list and
+// the metrics show them.
+func TestWarehouseWebhooksEndToEnd(t *testing.T) {
+	t.Parallel()
+	emu, stripeSrv := newEmulator(t)
+	env := serviceEnv(t, stripeSrv.URL)
+	wms := newHookReceiver(t, "wms", hookSecret("wms"), nil)
+	tpl := newHookReceiver(t, "3pl", hookSecret("3pl"), nil)
+	env["FULFILLMENT_WAREHOUSE_WEBHOOKS"] = hooksFile(t,
+		map[string]any{"name": "wms", "url": wms.srv.URL + "/hooks", "secret": hookSecret("wms")},
+		map[string]any{"name": "3pl", "url": tpl.srv.URL, "secret": hookSecret("3pl"), "statuses": []string{"in_fulfillment", "shipped"}})
+	svc := startService(t, env)
+	svc.token = "e2e-token-0123456789abcdef"
+	const session = "cs_test_crosssell"
+	id := fulfillment.OrderID(session)
+	body, err := emu.Event("evt_hooks_1", fulfillment.EventSessionCompleted, session, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := svc.deliver(t, body, stripeevent.Sign("whsec_new_e2e", time.Now(), body)); code != http.StatusOK {
+		t.Fatalf("deliver: HTTP %d", code)
+	}
+	waitOrder(t, svc, session, fulfillment.StatusReadyToShip)
+	waitHook := func(r *hookReceiver, want []byte) received {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			got := r.latest()[id]
+			if bytes.Equal(got.data, want) {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: latest delivery of %s is %s, want %s", r.name, id, got.data, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	orderJSON := func() []byte {
+		t.Helper()
+		status, b := svc.request(t, http.MethodGet, "/v1/orders/"+id, "")
+		if status != http.StatusOK {
+			t.Fatalf("GET order: HTTP %d", status)
+		}
+		return bytes.TrimSpace(b)
+	}
+	if first := waitHook(wms, orderJSON()); first.typ != fulfillment.EventOrderCreated {
+		t.Errorf("first change: type %s, want order.created", first.typ)
+	}
+	if status, b := svc.request(t, http.MethodPost, "/v1/orders/"+id+"/acknowledge", ""); status != http.StatusOK {
+		t.Fatalf("acknowledge: HTTP %d %s", status, b)
+	}
+	if status, b := svc.request(t, http.MethodPost, "/v1/orders/"+id+"/shipments", `{"carrier":"UPS","tracking_number":"1Z-HOOKS-1"}`); status != http.StatusCreated {
+		t.Fatalf("shipment: HTTP %d %s", status, b)
+	}
+	final := orderJSON()
+	if last := waitHook(wms, final); last.typ != fulfillment.EventOrderUpdated || !bytes.Contains(final, []byte(`"status":"shipped"`)) {
+		t.Errorf("last change: type %s, order %s", last.typ, final)
+	}
+	waitHook(tpl, final)
+	for _, r := range []*hookReceiver{wms, tpl} {
+		got, problems := r.delivered()
+		for _, p := range problems {
+			t.Errorf("%s: %s", r.name, p)
+		}
+		for _, g := range got {
+			var o fulfillment.Order
+			_ = json.Unmarshal(g.data, &o)
+			if r == tpl && (o.Status != fulfillment.StatusInFulfillment && o.Status != fulfillment.StatusShipped || g.typ != fulfillment.EventOrderUpdated) {
+				t.Errorf("3pl got %s %s: outside its filter", g.typ, o.Status)
+			}
+		}
+	}
+
+	// deliveries list, beside the running serve, once it has recorded
+	// the 2xx answers.
+	ro, err := store.OpenReadOnly(context.Background(), filepath.Join(env["FULFILLMENT_DATA_DIR"], "fulfillment.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDeliveries(t, ro, 10*time.Second)
+	_ = ro.Close()
+	var out, errOut syncBuffer
+	dataDir := []string{"--data-dir", env["FULFILLMENT_DATA_DIR"]}
+	if err := run(context.Background(), append([]string{"deliveries", "list", "--json"}, dataDir...), envFunc(nil), &out, &errOut); err != nil {
+		t.Fatalf("deliveries list: %v %s", err, errOut.String())
+	}
+	var list []deliveryJSON
+	if err := json.Unmarshal([]byte(out.String()), &list); err != nil {
+		t.Fatalf("deliveries list --json: %v\n%s", err, out.String())
+	}
+	perEndpoint := map[string]int{}
+	for _, d := range list {
+		perEndpoint[d.Endpoint]++
+		if d.State != "delivered" && d.State != "superseded" || d.OrderID != id || d.WebhookID != store.ChangeID(id, d.ChangeSeq) {
+			t.Errorf("listed %+v", d)
+		}
+	}
+	if perEndpoint["wms"] != 3 || perEndpoint["3pl"] != 2 {
+		t.Errorf("deliveries per endpoint %v, want wms 3 (every change), 3pl 2 (its statuses)", perEndpoint)
+	}
+	out = syncBuffer{}
+	if err := run(context.Background(), append([]string{"deliveries", "list", "--state", "failed", "--endpoint", "wms"}, dataDir...), envFunc(nil), &out, &errOut); err != nil || !strings.Contains(out.String(), "no deliveries") {
+		t.Errorf("deliveries list --state failed: %v %q", err, out.String())
+	}
+	if err := run(context.Background(), append([]string{"deliveries", "list", "--state", "lost"}, dataDir...), envFunc(nil), &out, &errOut); err == nil {
+		t.Error("deliveries list --state lost: no error")
+	}
+	out = syncBuffer{}
+	err = run(context.Background(), append([]string{"deliveries", "retry", strconv.FormatInt(list[0].ID, 10), "99999"}, dataDir...), envFunc(nil), &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "no delivery 99999") || !strings.Contains(out.String(), "not retried: not failed") {
+		t.Errorf("deliveries retry: %v %q", err, out.String())
+	}
+
+	status, metrics := svc.request(t, http.MethodGet, "/metrics", "")
+	for _, want := range []string{
+		`fulfillmentd_warehouse_webhook_deliveries_total{endpoint="wms",outcome="delivered"}`,
+		`fulfillmentd_warehouse_webhook_delivery_latency_seconds_count{endpoint="3pl"} 2`,
+		`fulfillmentd_warehouse_webhook_backlog{endpoint="wms"} 0`,
+		`fulfillmentd_warehouse_webhook_oldest_pending_seconds{endpoint="3pl"} 0`,
+	} {
+		if status != http.StatusOK || !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics (HTTP %d) lacks %s", status, want)
+		}
+	}
+	svc.stop(t)
+}
+
+func TestWarehouseWebhooksConfigErrors(t *testing.T) {
+	t.Parallel()
+	env := serviceEnv(t, "http://127.0.0.1:1")
+	tests := []struct {
+		name, want string
+		entries    []map[string]any
+	}{
+		{"bad url", `entry 2 ("b"): url`, []map[string]any{
+			{"name": "a", "url": "https://a.example.com", "secret": hookSecret("a")},
+			{"name": "b", "url": "file:///etc/passwd", "secret": hookSecret("b")}}},
+		{"bad secret", `entry 1 ("a"): secret`, []map[string]any{{"name": "a", "url": "https://a.example.com", "secret": "s3cr3t"}}},
+	}
+	for _, tt := range tests {
+		env := maps.Clone(env)
+		env["FULFILLMENT_WAREHOUSE_WEBHOOKS"] = hooksFile(t, tt.entries...)
+		var out, errOut syncBuffer
+		err := run(context.Background(), []string{"serve"}, envFunc(env), &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), "FULFILLMENT_WAREHOUSE_WEBHOOKS") || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
+		}
+		if strings.Contains(fmt.Sprint(err), "s3cr3t") {
+			t.Errorf("%s: the error quotes the secret", tt.name)
+		}
 	}
 }
