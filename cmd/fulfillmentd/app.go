@@ -66,6 +66,9 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	if err := cfg.checkRole(); err != nil {
 		return nil, err
 	}
+	if !cfg.works() && len(cfg.WarehouseHooks) > 0 {
+		return nil, errors.New("FULFILLMENT_WAREHOUSE_WEBHOOKS is set on a receiver (--role receiver): warehouse webhooks are sent by the worker role, which owns the database")
+	}
 	if cfg.works() {
 		if a.db, err = store.Open(ctx, cfg.dbPath()); err != nil {
 			return nil, fmt.Errorf("open database: %w", err)

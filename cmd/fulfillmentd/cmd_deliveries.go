@@ -17,7 +17,7 @@ import (
 )
 
 const deliveriesUsage = `Usage:
-  fulfillmentd deliveries list [--endpoint name] [--state pending|failed|delivered|superseded] [--json]
+  fulfillmentd deliveries list [--endpoint name] [--state pending|failed|delivered|superseded] [--limit 1000] [--json]
                                                    warehouse webhook deliveries, the latest first
   fulfillmentd deliveries retry <id>... | --all-failed   send failed deliveries again, with a new round of attempts
 

@@ -537,4 +537,12 @@ func TestWarehouseWebhooksConfigErrors(t *testing.T) {
 			t.Errorf("%s: the error quotes the secret", tt.name)
 		}
 	}
+	// A receiver has no database to send from.
+	env = maps.Clone(env)
+	env["FULFILLMENT_WAREHOUSE_WEBHOOKS"] = hooksFile(t, map[string]any{"name": "a", "url": "https://a.example.com", "secret": hookSecret("a")})
+	env["FULFILLMENT_ROLE"], env["NATS_URL"] = "receiver", "nats://127.0.0.1:1"
+	var out, errOut syncBuffer
+	if err := run(context.Background(), []string{"serve"}, envFunc(env), &out, &errOut); err == nil || !strings.Contains(err.Error(), "worker role") {
+		t.Errorf("webhooks on a receiver: %v", err)
+	}
 }
