@@ -12,7 +12,7 @@ func TestParseWebhookEndpoints(t *testing.T) {
 	const key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // 24 bytes
 	tests := []struct {
 		name, json, wantErr string
-		want               int
+		want                int
 	}{
 		{"two", `[{"name":"wms","url":"https://wms.example.com/h","secret":"` + key + `"},
 			{"name":"3pl","url":"http://127.0.0.1:9/x","secret":"` + key + `","statuses":["ready_to_ship","on_hold","canceled"]}]`, "", 2},
