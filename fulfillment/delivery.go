@@ -235,12 +235,18 @@ func (d Delivery) Outcome(s Schedule, at time.Time, sendErr error, r float64) De
 	return a
 }
 
+// FanOutResult is what one fan-out did.
+type FanOutResult struct {
+	Changes    int            // order changes read from the outbox
+	Superseded map[string]int // pending deliveries superseded, by endpoint
+}
+
 // DeliveryStore is what the dispatcher needs of the store.
 type DeliveryStore interface {
 	// FanOut turns up to limit order changes past each endpoint's cursor
 	// into deliveries due at now (superseding older pending ones), advancing the
-	// cursors in the same transaction; it returns how many changes it read.
-	FanOut(ctx context.Context, endpoints []WebhookEndpoint, now time.Time, limit int) (int, error)
+	// cursors in the same transaction.
+	FanOut(ctx context.Context, endpoints []WebhookEndpoint, now time.Time, limit int) (FanOutResult, error)
 	// DueDeliveries returns up to limit pending deliveries to endpoint
 	// whose next attempt is at or before now, oldest change first.
 	DueDeliveries(ctx context.Context, endpoint string, now time.Time, limit int) ([]Delivery, error)

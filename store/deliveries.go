@@ -67,15 +67,16 @@ type fanOutRow struct {
 // deliveries, in one transaction: each change an endpoint's filter takes
 // becomes a pending delivery due now, superseding the endpoint's older
 // pending deliveries of the same order (done at now); every endpoint's cursor moves past
-// the changes read. It returns how many changes it read.
-func (db *DB) FanOut(ctx context.Context, endpoints []fulfillment.WebhookEndpoint, now time.Time, limit int) (int, error) {
+// the changes read.
+func (db *DB) FanOut(ctx context.Context, endpoints []fulfillment.WebhookEndpoint, now time.Time, limit int) (fulfillment.FanOutResult, error) {
+	var res fulfillment.FanOutResult
 	if len(endpoints) == 0 {
-		return 0, nil
+		return res, nil
 	}
 	limit = max(limit, 1)
 	tx, err := db.writer.BeginTxx(ctx, nil)
 	if err != nil {
-		return 0, fmt.Errorf("fan out: %w", err)
+		return res, fmt.Errorf("fan out: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	cursors := make(map[string]int64, len(endpoints))
@@ -83,7 +84,7 @@ func (db *DB) FanOut(ctx context.Context, endpoints []fulfillment.WebhookEndpoin
 	for _, e := range endpoints {
 		var c int64
 		if err := tx.GetContext(ctx, &c, `SELECT change_seq FROM webhook_cursors WHERE endpoint = ?`, e.Name); err != nil {
-			return 0, fmt.Errorf("fan out: cursor of %s (InitWebhookCursors first): %w", e.Name, err)
+			return res, fmt.Errorf("fan out: cursor of %s (InitWebhookCursors first): %w", e.Name, err)
 		}
 		cursors[e.Name] = c
 		if from < 0 || c < from {
@@ -95,10 +96,10 @@ func (db *DB) FanOut(ctx context.Context, endpoints []fulfillment.WebhookEndpoin
 		f.change_seq AS first_seq
 		FROM outbox o LEFT JOIN order_first_changes f ON f.order_id = o.order_id
 		WHERE o.change_seq > ? ORDER BY o.change_seq LIMIT ?`, from, limit); err != nil {
-		return 0, fmt.Errorf("fan out: read outbox: %w", err)
+		return res, fmt.Errorf("fan out: read outbox: %w", err)
 	}
 	if len(rows) == 0 {
-		return 0, nil
+		return res, nil
 	}
 	due := formatTime(now)
 	for _, e := range endpoints {
@@ -111,28 +112,36 @@ func (db *DB) FanOut(ctx context.Context, endpoints []fulfillment.WebhookEndpoin
 				typ = fulfillment.EventOrderCreated
 			}
 			// fulfillment.Supersedes, in SQL.
-			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'superseded', next_at = NULL, done_at = ?
+			sup, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'superseded', next_at = NULL, done_at = ?
 				WHERE endpoint = ? AND order_id = ? AND state = 'pending' AND change_seq < ?`,
-				due, e.Name, r.OrderID, r.ChangeSeq); err != nil {
-				return 0, fmt.Errorf("fan out: supersede: %w", err)
+				due, e.Name, r.OrderID, r.ChangeSeq)
+			if err != nil {
+				return res, fmt.Errorf("fan out: supersede: %w", err)
+			}
+			if n, _ := sup.RowsAffected(); n > 0 {
+				if res.Superseded == nil {
+					res.Superseded = make(map[string]int)
+				}
+				res.Superseded[e.Name] += int(n)
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries
 				(endpoint, change_seq, change_id, order_id, status, type, payload, changed_at, state, next_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (endpoint, change_seq) DO NOTHING`,
 				e.Name, r.ChangeSeq, r.ChangeID, r.OrderID, r.Status, typ, r.Payload, r.CreatedAt, due); err != nil {
-				return 0, fmt.Errorf("fan out: insert delivery: %w", err)
+				return res, fmt.Errorf("fan out: insert delivery: %w", err)
 			}
 		}
 		if last := rows[len(rows)-1].ChangeSeq; last > cursors[e.Name] {
 			if _, err := tx.ExecContext(ctx, `UPDATE webhook_cursors SET change_seq = ? WHERE endpoint = ?`, last, e.Name); err != nil {
-				return 0, fmt.Errorf("fan out: move cursor: %w", err)
+				return res, fmt.Errorf("fan out: move cursor: %w", err)
 			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("fan out: commit: %w", err)
+		return fulfillment.FanOutResult{}, fmt.Errorf("fan out: commit: %w", err)
 	}
-	return len(rows), nil
+	res.Changes = len(rows)
+	return res, nil
 }
 
 const deliveryColumns = `id, endpoint, change_seq, change_id, order_id, status, type, payload, changed_at,

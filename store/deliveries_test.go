@@ -45,21 +45,21 @@ func TestFanOutSupersedeAndTypes(t *testing.T) {
 	if n := count(t, db, `SELECT count(*) FROM webhook_cursors`); n != 2 {
 		t.Fatalf("%d cursors, want 2", n)
 	}
-	if n, err := db.FanOut(ctx, eps, at(10), 100); err != nil || n != 0 {
-		t.Fatalf("fan out of nothing new: %d, %v", n, err)
+	if res, err := db.FanOut(ctx, eps, at(10), 100); err != nil || res.Changes != 0 {
+		t.Fatalf("fan out of nothing new: %d, %v", res.Changes, err)
 	}
 	mustRecord(t, db, "evt_a1", fulfillment.EventSessionCompleted, order("cs_fo_a", fulfillment.StatusAwaitingPayment, fulfillment.PaymentUnpaid, 1, 1))
 	mustRecord(t, db, "evt_old2", fulfillment.EventSessionAsyncPaymentSucceed, order("cs_fo_old", fulfillment.StatusReadyToShip, fulfillment.PaymentPaid, 1, 2))
-	if n, err := db.FanOut(ctx, eps, at(11), 100); err != nil || n != 2 {
-		t.Fatalf("fan out: %d, %v; want 2 changes", n, err)
+	if res, err := db.FanOut(ctx, eps, at(11), 100); err != nil || res.Changes != 2 {
+		t.Fatalf("fan out: %d, %v; want 2 changes", res.Changes, err)
 	}
 	// a's second change supersedes its pending first one for "all".
 	mustRecord(t, db, "evt_a2", fulfillment.EventSessionAsyncPaymentSucceed, order("cs_fo_a", fulfillment.StatusReadyToShip, fulfillment.PaymentPaid, 1, 3))
-	if n, err := db.FanOut(ctx, eps, at(12), 1); err != nil || n != 1 {
-		t.Fatalf("fan out: %d, %v; want 1 change", n, err)
+	if res, err := db.FanOut(ctx, eps, at(12), 1); err != nil || res.Changes != 1 || res.Superseded["all"] != 1 || res.Superseded["shipping"] != 0 {
+		t.Fatalf("fan out: %+v, %v; want 1 change superseding 1 delivery to all", res, err)
 	}
-	if n, err := db.FanOut(ctx, eps, at(13), 100); err != nil || n != 0 {
-		t.Fatalf("fan out again: %d, %v; want 0", n, err)
+	if res, err := db.FanOut(ctx, eps, at(13), 100); err != nil || res.Changes != 0 {
+		t.Fatalf("fan out again: %d, %v; want 0", res.Changes, err)
 	}
 
 	type row struct {
@@ -169,14 +169,14 @@ func TestPruneOutboxKeepsChangesNotFannedOut(t *testing.T) {
 	if n, err := db.PruneOutbox(ctx, at(200)); err != nil || n != 0 {
 		t.Fatalf("prune before fan-out: %d, %v; want 0", n, err)
 	}
-	if n, err := db.FanOut(ctx, eps, at(300), 2); err != nil || n != 2 {
-		t.Fatalf("fan out 2: %d, %v", n, err)
+	if res, err := db.FanOut(ctx, eps, at(300), 2); err != nil || res.Changes != 2 {
+		t.Fatalf("fan out 2: %d, %v", res.Changes, err)
 	}
 	if n, err := db.PruneOutbox(ctx, at(200)); err != nil || n != 2 {
 		t.Fatalf("prune after fanning out 2: %d, %v; want 2", n, err)
 	}
-	if n, err := db.FanOut(ctx, eps, at(300), 10); err != nil || n != 1 {
-		t.Fatalf("fan out the rest: %d, %v", n, err)
+	if res, err := db.FanOut(ctx, eps, at(300), 10); err != nil || res.Changes != 1 {
+		t.Fatalf("fan out the rest: %d, %v", res.Changes, err)
 	}
 	if c := count(t, db, `SELECT count(*) FROM deliveries`); c != 6 {
 		t.Errorf("%d deliveries, want 3 changes × 2 endpoints", c)

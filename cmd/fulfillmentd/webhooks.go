@@ -90,7 +90,7 @@ func newDeliveryMetrics(log *slog.Logger, db *store.DB, endpoints []string) *del
 	return &deliveryMetrics{
 		log: log, db: db, endpoints: endpoints,
 		attempts: counters("fulfillmentd_warehouse_webhook_deliveries_total",
-			"Warehouse webhook attempts by endpoint and outcome: delivered (2xx), retry (failed, tried again later), failed (no attempts left).", "endpoint", "outcome"),
+			"Warehouse webhook deliveries by endpoint and outcome: delivered (a 2xx), retry (an attempt failed, tried again later), failed (no attempts left), superseded (a newer change of the order came while pending).", "endpoint", "outcome"),
 		latency: histograms("fulfillmentd_warehouse_webhook_delivery_latency_seconds",
 			"Time from an order change to its endpoint's 2xx, retries included.",
 			[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 300, 3600, 6 * 3600, 24 * 3600}, "endpoint"),

@@ -60,7 +60,7 @@ type Body struct {
 // Result is one attempt, for metrics.
 type Result struct {
 	Endpoint string
-	Outcome  string        // delivered, retry or failed
+	Outcome  string        // delivered, retry, failed or superseded
 	Latency  time.Duration // delivered: from the change to the 2xx
 	Duration time.Duration // the request
 }
@@ -158,13 +158,20 @@ func (d *Dispatcher) fanOut(ctx context.Context, log *slog.Logger, wakes []chan 
 		},
 	}.Run(ctx, func(ctx context.Context) error {
 		for {
-			n, err := d.Store.FanOut(ctx, d.Endpoints, d.now(), DefaultFanOutBatch)
-			if n > 0 {
+			res, err := d.Store.FanOut(ctx, d.Endpoints, d.now(), DefaultFanOutBatch)
+			if res.Changes > 0 {
 				for _, w := range wakes {
 					signal(w)
 				}
 			}
-			if err != nil || n < DefaultFanOutBatch {
+			if d.Observe != nil {
+				for name, n := range res.Superseded {
+					for range n {
+						d.Observe(Result{Endpoint: name, Outcome: "superseded"})
+					}
+				}
+			}
+			if err != nil || res.Changes < DefaultFanOutBatch {
 				if err != nil {
 					return err
 				}
