@@ -110,7 +110,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	log := fulfillment.LoggerOr(d.Log).With("component", "warehouse_webhooks")
 	client := d.Client
 	if client == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = cmp.Or(d.Concurrency, DefaultConcurrency) // keep each sender's connections
 		client = &http.Client{
+			Transport:     tr,
 			Timeout:       cmp.Or(d.Timeout, DefaultTimeout),
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
