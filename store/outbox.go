@@ -100,9 +100,11 @@ func (db *DB) MarkPublished(ctx context.Context, seqs []int64, at time.Time) err
 }
 
 // PruneOutbox deletes the rows published before before and returns how many.
-// Unpublished rows are never deleted.
+// Unpublished rows are never deleted, nor rows some warehouse webhook
+// endpoint has not fanned out yet (past its cursor: see FanOut).
 func (db *DB) PruneOutbox(ctx context.Context, before time.Time) (int64, error) {
-	res, err := db.writer.ExecContext(ctx, `DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?`, formatTime(before))
+	res, err := db.writer.ExecContext(ctx, `DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?
+		AND change_seq <= (SELECT coalesce(min(change_seq), 9223372036854775807) FROM webhook_cursors)`, formatTime(before))
 	if err != nil {
 		return 0, fmt.Errorf("prune outbox: %w", err)
 	}

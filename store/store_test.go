@@ -158,11 +158,8 @@ func TestMigrationsAreNumberedUniquely(t *testing.T) {
 	if len(ms) == 0 || ms[0].version != 1 {
 		t.Fatalf("migrations must start at version 1: %+v", ms)
 	}
-	// 0008 is the outbound-webhooks branch's (issue 13), merged apart from
-	// 0009 (issue 14): drop this once both are on one branch.
-	reserved := map[int]bool{8: true}
 	for i := 1; i < len(ms); i++ {
-		if ms[i].version != ms[i-1].version+1 && !(ms[i].version == ms[i-1].version+2 && reserved[ms[i-1].version+1]) {
+		if ms[i].version != ms[i-1].version+1 {
 			t.Errorf("gap between %s and %s", ms[i-1].name, ms[i].name)
 		}
 	}

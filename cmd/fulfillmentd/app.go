@@ -66,6 +66,9 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	if err := cfg.checkRole(); err != nil {
 		return nil, err
 	}
+	if !cfg.works() && len(cfg.WarehouseHooks) > 0 {
+		return nil, errors.New("FULFILLMENT_WAREHOUSE_WEBHOOKS is set on a receiver (--role receiver): warehouse webhooks are sent by the worker role, which owns the database")
+	}
 	if cfg.works() {
 		if a.db, err = store.Open(ctx, cfg.dbPath()); err != nil {
 			return nil, fmt.Errorf("open database: %w", err)
@@ -129,7 +132,11 @@ func start(ctx context.Context, cfg config, log *slog.Logger) (a *app, err error
 	if err := broker.SetupFeed(ctx, a.js, broker.FeedConfig{Replicas: cfg.NATSReplicas}); err != nil {
 		return nil, fmt.Errorf("set up push feed: %w", err)
 	}
-	a.relay = &broker.Relay{JS: a.js, Outbox: a.db, Wake: a.db.OutboxWritten(), Log: log}
+	relayWake, err := a.startWarehouseHooks(ctx, cfg.WarehouseHooks, a.db.OutboxWritten())
+	if err != nil {
+		return nil, fmt.Errorf("warehouse webhooks: %w", err)
+	}
+	a.relay = &broker.Relay{JS: a.js, Outbox: a.db, Wake: relayWake, Log: log}
 	a.stripe = cfg.stripeClient(log, a.metrics)
 	proc := &fulfillment.Processor{Stripe: a.stripe, Payments: a.stripe, Orders: a.db, CrossSells: cfg.CrossSells, Log: log}
 	key, err := a.db.SigningKey(ctx)

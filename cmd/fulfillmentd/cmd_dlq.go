@@ -85,21 +85,28 @@ func dlq(ctx context.Context, args []string, e env) error {
 // what runs on the database (read-only or not), given the event ids among
 // the arguments.
 func dlqCommand(sub string, readOnly bool, define func(context.Context, *flag.FlagSet, env) func(db *store.DB, ids []string) error) func(context.Context, []string, env) error {
+	return dbCommand("dlq "+sub, readOnly, define)
+}
+
+// dbCommand is a command (name: "dlq retry") on the database in the data
+// directory: define registers its own flags and returns what runs on the
+// database (read-only or not), given the positional arguments.
+func dbCommand(name string, readOnly bool, define func(context.Context, *flag.FlagSet, env) func(db *store.DB, ids []string) error) func(context.Context, []string, env) error {
 	return func(ctx context.Context, args []string, e env) error {
-		fs := newFlags("dlq "+sub, "", e)
+		fs := newFlags(name, "", e)
 		run := define(ctx, fs, e)
 		flagArgs, ids := splitArgs(fs, args)
 		cfg, err := parseSettings(fs, pick(settings(), nil, "FULFILLMENT_DATA_DIR"), flagArgs, e)
 		if err != nil {
-			return fmt.Errorf("dlq %s: %w", sub, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		db, err := openExisting(ctx, cfg, readOnly)
 		if err != nil {
-			return fmt.Errorf("dlq %s: %w", sub, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		defer db.Close()
 		if err := run(db, ids); err != nil {
-			return fmt.Errorf("dlq %s: %w", sub, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		return nil
 	}

@@ -42,6 +42,7 @@ type config struct {
 	StripeMaxRPS     float64
 	CrossSellsFile   string
 	CrossSells       fulfillment.CrossSells
+	WarehouseHooks   []fulfillment.WebhookEndpoint // FULFILLMENT_WAREHOUSE_WEBHOOKS (webhooks.go)
 	Tolerance        time.Duration
 	NATSSyncInterval time.Duration // 0: fsync every write
 	NATSReplicas     int           // stream replicas: 1, or 3 on a NATS cluster
@@ -174,6 +175,8 @@ func settings() []setting {
 				c.CrossSellsFile, c.CrossSells = v, cs
 				return nil
 			}},
+		{env: "FULFILLMENT_WAREHOUSE_WEBHOOKS", flag: "warehouse-webhooks", usage: `JSON file [{"name": "wms", "url": "https://...", "secret": "whsec_...", "statuses": [...]}]: POST every order change to these warehouse endpoints as Standard Webhooks (statuses optional: default every change)`,
+			parse: parseWarehouseHooks},
 		{env: "FULFILLMENT_WEBHOOK_TOLERANCE", flag: "webhook-tolerance", def: "300s", usage: "accepted age (and clock skew) of a webhook signature timestamp",
 			parse: func(c *config, v string) error {
 				d, err := time.ParseDuration(v)

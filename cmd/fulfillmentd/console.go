@@ -1,9 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,6 +52,9 @@ func (a *app) console(cfg config, dbKey []byte, g *gauges, reconciled *lastRecon
 		Health:      consoleHealth(a.db, g, a, cfg, reconciled),
 		Samples:     samples,
 		ReplayNote:  replayNote,
+	}
+	if len(cfg.WarehouseHooks) > 0 {
+		c.Deliveries = consoleDeliveries{db: a.db, now: time.Now}
 	}
 	if len(cfg.CrossSells) > 0 {
 		cs := cfg.CrossSells
@@ -117,6 +123,44 @@ func (l *lastReconcile) get() *httpapi.ReconcileRun {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.run
+}
+
+// consoleDeliveries is the console's deliveries page on the warehouse
+// webhooks' deliveries: the store's list and retry, as `fulfillmentd
+// deliveries list|retry` use them.
+type consoleDeliveries struct {
+	db  *store.DB
+	now func() time.Time
+}
+
+// consoleDeliveriesShown bounds each state's list on the page.
+const consoleDeliveriesShown = 500
+
+func (c consoleDeliveries) FailedAndPending(ctx context.Context) ([]httpapi.Delivery, error) {
+	var out []httpapi.Delivery
+	for _, st := range []fulfillment.DeliveryState{fulfillment.DeliveryFailed, fulfillment.DeliveryPending} {
+		ds, err := c.db.Deliveries(ctx, store.DeliveryFilter{State: st, Limit: consoleDeliveriesShown})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range ds {
+			out = append(out, httpapi.Delivery{ID: d.ID, Endpoint: d.Endpoint, OrderID: d.OrderID, Type: d.Type,
+				State: string(d.State), Attempts: d.Attempts, NextAt: d.NextAt, LastAt: d.LastAt, LastError: d.LastError})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b httpapi.Delivery) int { return cmp.Compare(a.Endpoint, b.Endpoint) })
+	return out, nil
+}
+
+func (c consoleDeliveries) Retry(ctx context.Context, id int64) (string, error) {
+	d, why, err := c.db.RetryDelivery(ctx, id, c.now())
+	switch {
+	case err != nil:
+		return "", err
+	case why != "":
+		return fmt.Sprintf("Delivery %d (%s to %s) was not retried: %s.", id, d.ChangeID, d.Endpoint, why), nil
+	}
+	return fmt.Sprintf("Delivery %d (%s to %s) is pending again.", id, d.ChangeID, d.Endpoint), nil
 }
 
 // The store serves what the console needs of it.

@@ -325,3 +325,39 @@ func consoleClient(t *testing.T, svc *service) (get func(path string) string, po
 	}
 	return get, post
 }
+
+// TestConsoleDeliveries: with warehouse webhooks configured, the
+// deliveries page lists an endpoint's pending delivery with the error of
+// its failed attempt, and its retry answers as `deliveries retry` does.
+func TestConsoleDeliveries(t *testing.T) {
+	t.Parallel()
+	emu, stripeSrv := newEmulator(t)
+	env := serviceEnv(t, stripeSrv.URL)
+	down := newHookReceiver(t, "wms", hookSecret("wms"), func(string, int) bool { return true })
+	env["FULFILLMENT_WAREHOUSE_WEBHOOKS"] = hooksFile(t, map[string]any{"name": "wms", "url": down.srv.URL, "secret": hookSecret("wms")})
+	env["FULFILLMENT_ADMIN_TOKEN"] = "ops:" + consoleAdmin
+	svc := startService(t, env)
+	body, err := emu.Event("evt_console_hook", fulfillment.EventSessionCompleted, "cs_test_crosssell", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.send(t, body)
+	get, post := consoleClient(t, svc)
+	var page string
+	waitFor(t, "a failed attempt on the deliveries page", func() bool {
+		page = get("/console/deliveries")
+		return strings.Contains(page, "pending") && strings.Contains(page, "HTTP 5")
+	})
+	for _, want := range []string{"<h2>wms <small>0 failed · 1 pending</small>", fulfillment.OrderID("cs_test_crosssell"), "order.created"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("deliveries page lacks %q:\n%s", want, page)
+		}
+	}
+	id := regexp.MustCompile(`name="id" value="(\d+)"`).FindStringSubmatch(page)
+	if id == nil {
+		t.Fatalf("no retry form:\n%s", page)
+	}
+	if page := post("/console/deliveries/retry", neturl.Values{"id": {id[1]}}); !strings.Contains(page, "was not retried") {
+		t.Errorf("retry of a pending delivery:\n%s", page)
+	}
+}

@@ -23,6 +23,7 @@ Usage:
   fulfillmentd cross-sells check|report   Checkout eligibility of the cross-sells; their attach rate and revenue
   fulfillmentd orders list|show|export   the orders, from the database (read-only, beside serve)
   fulfillmentd dlq list|show|retry|purge   dead letters: inspect them, put them back on the stream, forget old ones
+  fulfillmentd deliveries list|retry   warehouse webhook deliveries: inspect them, send failed ones again
   fulfillmentd reconcile [--since 72h] [--dry-run]   queue what Stripe completed but no order shows
   fulfillmentd version         print the version
 
@@ -51,6 +52,7 @@ func commandTable() []subcommand {
 		{name: "cross-sells", run: crossSells},
 		{name: "orders", run: ordersCommand},
 		{name: "dlq", run: dlq},
+		{name: "deliveries", run: deliveriesCommand},
 		{name: "reconcile", run: reconcile},
 		{name: "version", run: func(_ context.Context, _ []string, e env) error {
 			fmt.Fprintln(e.stdout, "fulfillmentd", version())

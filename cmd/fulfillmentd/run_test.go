@@ -129,19 +129,22 @@ type service struct {
 	done   chan error
 	stdout *syncBuffer
 	stderr *syncBuffer
-	// api holds request's exchanges to openapi.json, loaded once.
-	api struct {
-		once sync.Once
-		spec *apitest.Spec
-		err  error
-	}
+	// api holds request's exchanges to openapi.json, loaded once; shared
+	// by the copies service.as makes.
+	api *apiSpec
+}
+
+type apiSpec struct {
+	once sync.Once
+	spec *apitest.Spec
+	err  error
 }
 
 func startService(t *testing.T, env map[string]string) *service {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
-	s := &service{cancel: cancel, done: make(chan error, 1), stdout: stdout, stderr: stderr}
+	s := &service{cancel: cancel, done: make(chan error, 1), stdout: stdout, stderr: stderr, api: &apiSpec{}}
 	go func() { s.done <- run(ctx, []string{"serve"}, envFunc(env), stdout, stderr) }()
 	re := regexp.MustCompile(`listening on (http://\S+)`)
 	deadline := time.Now().Add(20 * time.Second)
