@@ -76,21 +76,21 @@ func (a *app) console(cfg config, dbKey []byte, g *gauges, reconciled *lastRecon
 	return c
 }
 
-// consoleHealth reads the overview's figures: the gauges' reading (shared
-// with /metrics, at most one per gaugeTTL), the Stripe client's pace, the
-// oldest order awaiting payment and the last periodic reconcile.
+// consoleHealth reads the overview's figures: the database's counts, the
+// consumer's backlog from the gauges' reading (shared with /metrics, at
+// most one per gaugeTTL), the Stripe client's pace, the oldest order
+// awaiting payment and the last periodic reconcile.
 func consoleHealth(db *store.DB, g *gauges, a *app, cfg config, reconciled *lastReconcile) func(context.Context) (httpapi.Health, error) {
 	return func(ctx context.Context) (httpapi.Health, error) {
 		h := httpapi.Health{StripeRate: a.stripe.Rate(), StripeCeiling: cfg.StripeMaxRPS, Stripe429: a.stripe.RateLimited(),
 			ReconcileEvery: cfg.ReconcileEvery, LastReconcile: reconciled.get()}
-		stats, info := g.reading()
-		if stats == nil {
-			s, err := db.Stats(ctx)
-			if err != nil {
-				return h, err
-			}
-			stats = &s
+		// The database now (a few rows: order_status_counts and partial
+		// indexes); the consumer as the gauges last read it (gaugeTTL).
+		stats, err := db.Stats(ctx)
+		if err != nil {
+			return h, err
 		}
+		_, info := g.reading()
 		h.OrdersByStatus, h.DeadLetters = stats.OrdersByStatus, stats.DeadLetters
 		h.ReplaysPending, h.OutboxPending = stats.ReplaysPending, stats.OutboxPending
 		if info != nil {

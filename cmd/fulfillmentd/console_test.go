@@ -267,7 +267,7 @@ func TestConsoleThroughRun(t *testing.T) {
 
 	get, _ := consoleClient(t, svc)
 	for path, wants := range map[string][]string{
-		"/console/overview":                     {"of 100 (STRIPE_MAX_RPS)", "periodic reconcile is off", "0 waiting"},
+		"/console/overview":                     {"of 100 (STRIPE_MAX_RPS)", "periodic reconcile is off", "0 waiting", `ready to ship</a></th><td class="num">1</td>`},
 		"/console/cross-sells?since=all":        {"prod_camera → prod_lens_cloth", "100.0%"},
 		"/console/cross-sells?since=7d&check=1": {"eligible", "pairs,"},
 		"/console/deliveries":                   {"No warehouse webhooks configured."},
