@@ -127,6 +127,10 @@ func routes(log *slog.Logger, d Deps) []route {
 // consoleRoutes is the operator console (console.go): HTML pages for
 // admins. GETs change nothing; every POST needs the session's CSRF token.
 func consoleRoutes(log *slog.Logger, cfg *Console) []route {
+	if len(cfg.Key) < 32 || cfg.Admins == nil {
+		log.Error("console off: it needs admin tokens and a session key of 32 bytes or more")
+		return nil
+	}
 	c := newConsole(log, cfg)
 	return []route{
 		{"GET /console/static/", c.static},
