@@ -25,18 +25,16 @@ import (
 // has; it has the cross-sell when one of its lines is that product, tagged
 // as the cross-sell of that base. Sums are exact integers.
 const crossSellQuery = `
-WITH paid AS (
-	SELECT id, currency, amount_total, amount_refunded FROM orders
-	WHERE created_at >= ?1
-	  AND payment_status IN ('paid', 'no_payment_required')
-	  AND status <> 'canceled'
+WITH cross_sell AS (
+	SELECT order_id, sum(amount_total) AS revenue FROM line_items
+	WHERE product_id = ?3 AND cross_sell = 1 AND cross_sell_of = ?2
+	GROUP BY order_id
 ), with_base AS (
-	SELECT p.id, p.currency, p.amount_total, p.amount_refunded FROM paid p
-	WHERE EXISTS (SELECT 1 FROM line_items li WHERE li.order_id = p.id AND li.product_id = ?2)
-), cross_sell AS (
-	SELECT li.order_id, sum(li.amount_total) AS revenue FROM line_items li
-	WHERE li.product_id = ?3 AND li.cross_sell = 1 AND li.cross_sell_of = ?2
-	GROUP BY li.order_id
+	SELECT o.id, o.currency, o.amount_total, o.amount_refunded FROM orders o
+	WHERE o.created_at >= ?1
+	  AND o.payment_status IN ('paid', 'no_payment_required')
+	  AND o.status <> 'canceled'
+	  AND o.id IN (SELECT order_id FROM line_items WHERE product_id = ?2)
 )
 SELECT b.currency AS currency,
 	count(*) AS orders_with_base,

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 	"github.com/fulfillmentd/fulfillmentd/store"
 )
 
@@ -65,6 +67,13 @@ func BenchmarkConsolePages(b *testing.B) {
 			return h, err
 		},
 		Samples: NewSamples(func() Reading { return Reading{} }),
+		CrossSells: &ConsoleCrossSells{
+			Pairs: []fulfillment.CrossSellPair{{Base: "prod_0", CrossSell: "prod_2"}},
+			Report: func(ctx context.Context, window string) (CrossSellReport, error) {
+				stats, err := db.CrossSellReport(ctx, []fulfillment.CrossSellPair{{Base: "prod_0", CrossSell: "prod_2"}}, time.Time{})
+				return CrossSellReport{Stats: stats}, err
+			},
+		},
 	}})
 	cookie := benchSignIn(b, h)
 	for _, p := range []struct{ name, path, want string }{
@@ -77,6 +86,7 @@ func BenchmarkConsolePages(b *testing.B) {
 		{"order", "/console/orders/cs_77778", "cross-sell of"},
 		{"overview", "/console/overview", "Oldest awaiting payment"},
 		{"dead_letters", "/console/dead-letters", "No dead letters"},
+		{"cross_sells_all_orders", "/console/cross-sells?since=all", "prod_0 → prod_2"},
 	} {
 		b.Run(p.name, func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, p.path, nil)
