@@ -295,24 +295,22 @@ func checkNote(note string) error {
 // newerDispute is the dispute to keep of a and b: the same dispute read
 // later (b) wins; of two disputes, the one Stripe created later.
 func newerDispute(a, b *Dispute) *Dispute {
-	switch {
-	case b == nil:
+	if b == nil || a != nil && !newer(a.ID, a.Created, b.ID, b.Created) {
 		return a
-	case a == nil || a.ID == b.ID || b.Created.After(a.Created) ||
-		b.Created.Equal(a.Created) && b.ID > a.ID:
-		return b
 	}
-	return a
+	return b
 }
 
 // newerFraudWarning: as newerDispute.
 func newerFraudWarning(a, b *FraudWarning) *FraudWarning {
-	switch {
-	case b == nil:
+	if b == nil || a != nil && !newer(a.ID, a.Created, b.ID, b.Created) {
 		return a
-	case a == nil || a.ID == b.ID || b.Created.After(a.Created) ||
-		b.Created.Equal(a.Created) && b.ID > a.ID:
-		return b
 	}
-	return a
+	return b
+}
+
+// newer reports whether Stripe object b (read after a) is the one to keep:
+// the same object read later, or one created later (ids break a tie).
+func newer(aID string, aCreated time.Time, bID string, bCreated time.Time) bool {
+	return aID == bID || bCreated.After(aCreated) || bCreated.Equal(aCreated) && bID > aID
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 )
@@ -130,4 +133,38 @@ func mustRecord(t testing.TB, db *DB, eventID, eventType string, c fulfillment.O
 		t.Fatalf("Record %s: %v", eventID, err)
 	}
 	return o, out
+}
+
+// upgradeFrom makes a database of schema version (its first migrations),
+// runs the statements on it (the rows an older fulfillmentd wrote), then
+// opens it with Open, which applies the rest: what an upgrade does.
+func upgradeFrom(t testing.TB, version int, statements ...string) *DB {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "fulfillment.db")
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := sqlx.Open("sqlite3", dsn(path, url.Values{"_txlock": {"immediate"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateTo(ctx, old, ms[:version]); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range statements {
+		if _, err := old.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%v\n%s", err, q)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
 }

@@ -3,11 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"path/filepath"
 	"testing"
-
-	"github.com/jmoiron/sqlx"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 )
@@ -155,30 +151,8 @@ func TestSearchOrders(t *testing.T) {
 func TestUpgradeTo0009(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "fulfillment.db")
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := sqlx.Open("sqlite3", dsn(path, url.Values{"_txlock": {"immediate"}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := migrateTo(ctx, old, ms[:7]); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := old.ExecContext(ctx, `INSERT INTO orders (id, checkout_session_id, status, payment_status, customer_email, created_at, updated_at, change_seq)
-			VALUES ('ord_1', 'cs_1', 'ready_to_ship', 'paid', 'Old@Example.com', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z', 1)`); err != nil {
-		t.Fatal(err)
-	}
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db := upgradeFrom(t, 7, `INSERT INTO orders (id, checkout_session_id, status, payment_status, customer_email, created_at, updated_at, change_seq)
+			VALUES ('ord_1', 'cs_1', 'ready_to_ship', 'paid', 'Old@Example.com', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z', 1)`)
 	if h, err := db.OrderHistory(ctx, "cs_1"); err != nil || len(h) != 0 {
 		t.Fatalf("history before: %+v %v", h, err)
 	}

@@ -4,11 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/url"
-	"path/filepath"
 	"testing"
-
-	"github.com/jmoiron/sqlx"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 )
@@ -117,31 +113,9 @@ func TestOnHoldListed(t *testing.T) {
 func TestUpgradeTo0007(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "fulfillment.db")
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := sqlx.Open("sqlite3", dsn(path, url.Values{"_txlock": {"immediate"}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := migrateTo(ctx, old, ms[:6]); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := old.ExecContext(ctx, `INSERT INTO orders (id, checkout_session_id, status, payment_status, created_at, updated_at, change_seq) VALUES
+	db := upgradeFrom(t, 6, `INSERT INTO orders (id, checkout_session_id, status, payment_status, created_at, updated_at, change_seq) VALUES
 			('ord_1', 'cs_1', 'canceled', 'unpaid', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z', 1),
-			('ord_2', 'cs_2', 'ready_to_ship', 'paid', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z', 2)`); err != nil {
-		t.Fatal(err)
-	}
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+			('ord_2', 'cs_2', 'ready_to_ship', 'paid', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z', 2)`)
 	for id, want := range map[string]fulfillment.CancelReason{"cs_1": fulfillment.CancelPaymentFailed, "cs_2": ""} {
 		o, err := db.Order(ctx, id)
 		if err != nil || o.CancelReason != want || o.AmountRefunded != 0 || o.Hold != nil || o.PaymentIntentID != "" {

@@ -4,11 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net/url"
-	"path/filepath"
 	"testing"
-
-	"github.com/jmoiron/sqlx"
 
 	"github.com/fulfillmentd/fulfillmentd/fulfillment"
 )
@@ -81,39 +77,14 @@ func sameCounts(t *testing.T, db *DB, s Stats) {
 func TestUpgradeTo0005(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "fulfillment.db")
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := sqlx.Open("sqlite3", dsn(path, url.Values{"_txlock": {"immediate"}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := migrateTo(ctx, old, ms[:4]); err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
+	db := upgradeFrom(t, 4,
 		`INSERT INTO orders (id, checkout_session_id, status, payment_status, created_at, updated_at, change_seq) VALUES
 			('ord_1', 'cs_1', 'ready_to_ship', 'paid', 'x', 'x', 1), ('ord_2', 'cs_2', 'ready_to_ship', 'paid', 'x', 'x', 2),
 			('ord_3', 'cs_3', 'awaiting_payment', 'unpaid', 'x', 'x', 3)`,
 		`INSERT INTO dead_letters (event_id, event_type, payload, attempts, first_failed_at, last_failed_at) VALUES
 			('evt_waiting', 'checkout.session.completed', X'7b7d', 1, '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z'), ('evt_other', 'checkout.session.completed', X'7b7d', 1, '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')`,
 		`INSERT INTO replays (event_id, event_type, payload, reason, requested_at) VALUES ('evt_waiting', 'checkout.session.completed', X'7b7d', 'dlq retry', 'x')`,
-	} {
-		if _, err := old.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	db, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	)
 	s, err := db.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
