@@ -98,6 +98,8 @@ type OrderStore interface {
 	// (by payment intent, else by invoice), or an error wrapping
 	// ErrNotFound.
 	OrderByPayment(ctx context.Context, p Payment) (Order, error)
+	// EventProcessed reports whether an event was recorded already.
+	EventProcessed(ctx context.Context, eventID string) (bool, error)
 	Record(ctx context.Context, eventID, eventType string, candidate Order) (Order, Outcome, error)
 }
 

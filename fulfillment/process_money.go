@@ -37,6 +37,14 @@ func (p *Processor) processMoney(ctx context.Context, ev Event) (Result, error) 
 	}
 	defer unlock()
 
+	// A redelivery of an event already recorded costs no Stripe request
+	// (Record would refuse it as a duplicate after the reads).
+	if done, err := p.Orders.EventProcessed(ctx, ev.ID); err != nil {
+		return res, fmt.Errorf("check processed events: %w", err)
+	} else if done {
+		res.Outcome = OutcomeDuplicate
+		return res, nil
+	}
 	facts, pay, calls, err := p.readMoney(ctx, ev)
 	res.Calls += calls
 	if err != nil {

@@ -84,6 +84,10 @@ func TestProcessMoney(t *testing.T) {
 		if res.Outcome != OutcomeCreated || res.Calls != 3 || res.Order.Status != StatusOnHold || res.Order.AmountRefunded != 400 || len(res.Order.LineItems) != 1 {
 			t.Fatalf("%s calls=%d status=%s refunded=%d items=%d", res.Outcome, res.Calls, res.Order.Status, res.Order.AmountRefunded, len(res.Order.LineItems))
 		}
+		// Stripe delivers it again: no request.
+		if res, err := p.Process(context.Background(), refund); err != nil || res.Outcome != OutcomeDuplicate || res.Calls != 0 {
+			t.Fatalf("redelivery: %v %s calls=%d", err, res.Outcome, res.Calls)
+		}
 		res, err = p.Process(context.Background(), Event{ID: "evt_c", Type: EventSessionCompleted, Session: session})
 		if err != nil || res.Outcome != OutcomeUnchanged || res.Order.Status != StatusOnHold || res.Calls != 0 {
 			t.Fatalf("completed afterwards: %v %s %s calls=%d", err, res.Outcome, res.Order.Status, res.Calls)

@@ -37,6 +37,12 @@ func (m *memStore) OrderByPayment(_ context.Context, p Payment) (Order, error) {
 	return Order{}, ErrNotFound
 }
 
+func (m *memStore) EventProcessed(_ context.Context, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.events[id], nil
+}
+
 func (m *memStore) Record(_ context.Context, eventID, _ string, c Order) (Order, Outcome, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -75,12 +75,6 @@ type replayStore struct {
 	published map[string][]Replay
 }
 
-func (s *replayStore) EventProcessed(_ context.Context, id string) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.events[id], nil
-}
-
 func (s *replayStore) DeadLetter(_ context.Context, id string) (DeadLetter, error) {
 	if retriable, ok := s.dead[id]; ok {
 		dl := DeadLetter{EventID: id}

@@ -188,6 +188,10 @@ func (m *memOrders) OrderByPayment(_ context.Context, p fulfillment.Payment) (fu
 	return fulfillment.Order{}, fulfillment.ErrNotFound
 }
 
+func (m *memOrders) EventProcessed(_ context.Context, id string) (bool, error) {
+	return m.events[id], nil
+}
+
 func (m *memOrders) Record(_ context.Context, eventID, _ string, c fulfillment.Order) (fulfillment.Order, fulfillment.Outcome, error) {
 	id := c.CheckoutSessionID
 	if m.events[eventID] {
